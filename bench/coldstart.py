@@ -1,0 +1,83 @@
+"""Cold start of a one-shot check against the bare interpreter, measured in one process.
+
+Prints the median wall time of ``healthcheck check conntrack`` (or the command given) divided by
+the median of ``python -c pass`` from the same interpreter, and the check's peak RSS. Runs are
+interleaved so that machine noise hits both sides alike.
+
+    .venv/bin/python bench/coldstart.py [--runs 40] [-- healthcheck check conntrack ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+
+def timed_run(argv: list[str]) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in KiB and exit code of one run of ``argv``."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return elapsed, usage.ru_maxrss, proc.returncode
+
+
+def measure(baseline: list[str], subject: list[str], runs: int) -> dict:
+    for _ in range(3):  # warm the page cache for both
+        timed_run(baseline)
+        timed_run(subject)
+    base_t, subj_t, subj_rss, base_rss, codes = [], [], [], [], set()
+    for _ in range(runs):
+        t, rss, _ = timed_run(baseline)
+        base_t.append(t)
+        base_rss.append(rss)
+        t, rss, code = timed_run(subject)
+        subj_t.append(t)
+        subj_rss.append(rss)
+        codes.add(code)
+    return {
+        "baseline_ms": statistics.median(base_t) * 1000,
+        "subject_ms": statistics.median(subj_t) * 1000,
+        "ratio": statistics.median(subj_t) / statistics.median(base_t),
+        "baseline_rss_mib": max(base_rss) / 1024,
+        "subject_rss_mib": max(subj_rss) / 1024,
+        "exit_codes": sorted(codes),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("command", nargs="*", help="the one-shot command (default: conntrack)")
+    args = parser.parse_args()
+    script = shutil.which("healthcheck", path=os.path.dirname(sys.executable))
+    if script is None:
+        print("healthcheck is not installed next to this interpreter", file=sys.stderr)
+        return 2
+    command = args.command or [script, "check", "conntrack"]
+    if command[0] in ("healthcheck", "health-checker", "log-counter"):
+        command[0] = shutil.which(command[0], path=os.path.dirname(sys.executable)) or command[0]
+    # Run the script through the same interpreter the baseline uses, exactly as its shebang does.
+    subject = (
+        [sys.executable, *command]
+        if command[0].endswith(tuple(("healthcheck", "health-checker", "log-counter")))
+        else command
+    )
+    r = measure([sys.executable, "-c", "pass"], subject, args.runs)
+    print(f"command:            {' '.join(command)}")
+    print(f"runs:               {args.runs} each, interleaved")
+    print(f"python -c pass:     {r['baseline_ms']:.1f} ms median, {r['baseline_rss_mib']:.1f} MiB")
+    print(f"one-shot check:     {r['subject_ms']:.1f} ms median, exit codes {r['exit_codes']}")
+    print(f"ratio:              {r['ratio']:.2f}x  (target <= 3.0x)")
+    print(f"peak RSS of check:  {r['subject_rss_mib']:.1f} MiB  (target <= 20 MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

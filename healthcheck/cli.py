@@ -1,0 +1,347 @@
+"""Argument parsing for the ``healthcheck`` command; each subcommand hands off at once.
+
+Every user error ends in one line naming the input and exit code 2, never a traceback. For
+``check`` that line goes to stdout, because NPD turns a plugin's stdout into the condition
+message; the other subcommands write errors to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from healthcheck.protocol import DEFAULT_MAX_OUTPUT_LENGTH, Status
+
+PROG = "healthcheck"
+
+
+class UsageError(Exception):
+    """Bad input from the user: one line, exit 2."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's formatter without its ``import shutil``: a one-shot check never prints help,
+    yet argparse builds a formatter per option, and shutil costs ~2 ms of a 25 ms budget."""
+
+    def __init__(self, prog: str) -> None:
+        import os
+
+        try:
+            width = os.get_terminal_size(sys.stdout.fileno()).columns
+        except (OSError, ValueError):
+            width = 100
+        super().__init__(prog, width=max(40, width - 2))
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are exceptions carrying one line, not usage dumps."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {' '.join(message.split())}")
+
+
+def _typed(parse):
+    """Wrap an option parser so argparse reports our message, not a generic one."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
+
+
+def add_checker_options(parser: argparse.ArgumentParser, checker) -> None:
+    """One ``--kebab-case`` flag per declared option, with its default and help."""
+    group = parser.add_argument_group(f"{checker.name} options")
+    for opt in checker.options:
+        kwargs = {
+            "dest": opt.name,
+            "type": _typed(opt.parse),
+            "default": None,
+            "help": f"{opt.help} (default: {opt.format_default() or 'none'})",
+        }
+        if opt.metavar:
+            kwargs["metavar"] = opt.metavar
+        if opt.type == "bool":
+            kwargs.update(nargs="?", const=True, metavar="BOOL")
+            kwargs["type"] = _typed(opt.parse)
+        if opt.multiple:
+            kwargs["action"] = "append"
+        group.add_argument(opt.flag, *opt.aliases, **kwargs)
+
+
+def options_from(namespace: argparse.Namespace, checker):
+    """The checker's :class:`~healthcheck.declaration.Options`, defaults filled in."""
+    options = checker.defaults()
+    for opt in checker.options:
+        value = getattr(namespace, opt.name, None)
+        if value is None:
+            continue
+        if opt.multiple:
+            value = [
+                item for group in value for item in (group if isinstance(group, list) else [group])
+            ]
+        setattr(options, opt.name, value)
+    return options
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'invalid integer "{text}"') from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f'"{text}" must be >= 0')
+    return value
+
+
+def _positive_duration(text: str) -> float:
+    from healthcheck.duration import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f'duration "{text}" must be > 0')
+    return value
+
+
+# ---------------------------------------------------------------------------------------- check
+
+
+def _check_name(argv: list[str]) -> str | None:
+    for token in argv:
+        if not token.startswith("-"):
+            return token
+    return None
+
+
+def cmd_check(argv: list[str]) -> int:
+    """``healthcheck check NAME [options]``: one check, NPD's protocol on stdout."""
+    from healthcheck import host
+
+    name = _check_name(argv)
+    if name is None:
+        if any(t in ("-h", "--help") for t in argv):
+            print(f"usage: {PROG} check NAME [options]   (see '{PROG} list' for names)")
+            return 0
+        raise UsageError(f"{PROG} check: name a checker (see '{PROG} list')")
+    try:
+        loaded = host.find(name)
+    except host.CheckerNotFound as exc:
+        raise UsageError(f"{PROG} check: {exc}") from None
+    checker = loaded.checker
+    parser = Parser(prog=f"{PROG} check {name}", description=checker.description)
+    parser.add_argument("name", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--timeout",
+        type=_positive_duration,
+        default=None,
+        help=f"deadline for the whole check (default: {_fmt(checker.timeout)})",
+    )
+    parser.add_argument(
+        "--max-output-length",
+        type=_non_negative_int,
+        default=DEFAULT_MAX_OUTPUT_LENGTH,
+        help="cut the message to this many bytes (default: 80)",
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON object instead")
+    parser.add_argument("-v", "--verbose", action="store_true", help="diagnostics on stderr")
+    add_checker_options(parser, checker)
+    args = parser.parse_args(argv)
+    options = options_from(args, checker)
+    if checker.validate is not None:
+        try:
+            checker.validate(options)
+        except ValueError as exc:
+            raise UsageError(f"{PROG} check {name}: {exc}") from None
+    from healthcheck.runner import run_check
+
+    outcome = run_check(checker, options, args.timeout, args.verbose)
+    return _report(name, outcome, args.max_output_length, args.json)
+
+
+def _fmt(seconds: float) -> str:
+    from healthcheck.duration import format_duration
+
+    return format_duration(seconds)
+
+
+def _report(name: str, outcome, max_output_length: int, as_json: bool) -> int:
+    from healthcheck.protocol import clamp_message
+
+    result = outcome.result
+    message = clamp_message(result.message, max_output_length)
+    if as_json:
+        import json
+
+        print(
+            json.dumps(
+                {
+                    "checker": name,
+                    "status": result.status.name,
+                    "exit_code": int(result.status),
+                    "message": message,
+                    "duration_seconds": round(outcome.duration, 6),
+                }
+            )
+        )
+    elif message:
+        print(message)
+    return int(result.status)
+
+
+# ----------------------------------------------------------------------------------------- list
+
+
+def cmd_list(argv: list[str]) -> int:
+    """``healthcheck list [--json]``: every checker, where it comes from, and broken plugins."""
+    parser = Parser(prog=f"{PROG} list", description="List installed checkers.")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    from healthcheck import host
+
+    catalog = host.discover()
+    rows = [
+        {
+            "name": c.name,
+            "distribution": c.distribution,
+            "plugin": c.plugin,
+            "description": c.checker.description,
+            "status": "ok",
+            "error": None,
+        }
+        for c in catalog
+    ]
+    rows += [
+        {
+            "name": b.checker or b.plugin,
+            "distribution": b.distribution,
+            "plugin": b.plugin,
+            "description": "",
+            "status": "broken",
+            "error": b.error,
+        }
+        for b in catalog.broken
+    ]
+    if args.json:
+        import json
+
+        print(json.dumps(rows, indent=2))
+        return 0
+    from healthcheck.table import render_table
+
+    table = [
+        [
+            r["name"],
+            r["distribution"],
+            r["status"] if r["error"] is None else f"broken: {r['error']}",
+            r["description"],
+        ]
+        for r in rows
+    ]
+    print(render_table(["CHECKER", "DISTRIBUTION", "STATUS", "DESCRIPTION"], table))
+    return 0
+
+
+# --------------------------------------------------------------------------------------- status
+
+
+def cmd_status(argv: list[str]) -> int:
+    """``healthcheck status``: every applicable checker once, concurrently, as a table."""
+    parser = Parser(
+        prog=f"{PROG} status", description="Run every checker that applies to this machine once."
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    args = parser.parse_args(argv)
+    from healthcheck.status import run_status
+
+    return run_status(as_json=args.json, color=args.color)
+
+
+# ----------------------------------------------------------------------------------- npd-config
+
+
+def cmd_npd_config(argv: list[str]) -> int:
+    """``healthcheck npd-config [NAME ...] --output-dir DIR [--command PATH]``."""
+    from healthcheck.npdconfig import DEFAULT_COMMAND
+
+    parser = Parser(
+        prog=f"{PROG} npd-config",
+        description="Write NPD custom-plugin-monitor JSON for installed checkers.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="checkers (default: all)")
+    parser.add_argument("--output-dir", required=True, help="directory to write the files to")
+    parser.add_argument(
+        "--command",
+        default=DEFAULT_COMMAND,
+        help=f"path of the healthcheck executable on the node (default: {DEFAULT_COMMAND})",
+    )
+    args = parser.parse_args(argv)
+    from healthcheck.npdconfig import write_configs
+
+    try:
+        for path in write_configs(args.names, args.output_dir, args.command):
+            print(path)
+    except LookupError as exc:
+        raise UsageError(f"{PROG} npd-config: {exc.args[0]}") from None
+    except OSError as exc:
+        raise UsageError(
+            f"{PROG} npd-config: cannot write to {args.output_dir}: {exc.strerror or exc}"
+        ) from None
+    return 0
+
+
+# ----------------------------------------------------------------------------------------- main
+
+COMMANDS = {
+    "check": (cmd_check, "run one checker and print its result (NPD custom-plugin protocol)"),
+    "list": (cmd_list, "list installed checkers and broken plugins"),
+    "status": (cmd_status, "run every applicable checker once and print a table"),
+    "npd-config": (cmd_npd_config, "write NPD custom-plugin-monitor configs"),
+}
+
+
+def _usage() -> str:
+    lines = [f"usage: {PROG} [--version] COMMAND [options]", "", "commands:"]
+    lines += [f"  {name:<14} {text}" for name, (_, text) in COMMANDS.items()]
+    lines.append(f"\nrun '{PROG} COMMAND --help' for a command's options")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``healthcheck`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv else None
+    try:
+        if command in (None, "-h", "--help"):
+            print(_usage())
+            return 0 if command else 2
+        if command == "--version":
+            from healthcheck import __version__
+
+            print(f"{PROG} {__version__}")
+            return 0
+        if command not in COMMANDS:
+            raise UsageError(f"{PROG}: unknown command {command!r} (try '{PROG} --help')")
+        return COMMANDS[command][0](argv[1:])
+    except UsageError as exc:
+        print(exc, file=sys.stdout if command == "check" else sys.stderr)
+        return int(Status.UNKNOWN)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

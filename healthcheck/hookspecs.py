@@ -1,0 +1,52 @@
+"""The hook contract between the host and every plugin, built-in or third-party.
+
+A plugin is a module (or any object) registered under the entry-point group ``healthcheck``::
+
+    # pyproject.toml of your distribution
+    [project.entry-points.healthcheck]
+    my-check = "my_package.my_check"     # name the entry point after the checker it declares
+
+and it implements the hooks below with :data:`healthcheck.hookimpl`. The host decides when to
+run anything; a plugin only declares. Naming the entry point after the checker lets the
+one-shot path (``healthcheck check my-check``) import that one module and nothing else.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from healthcheck.markers import PROJECT_NAME
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec
+def healthcheck_checkers():
+    """Return the checkers this plugin offers, as a list of :class:`healthcheck.Checker`.
+
+    Called once per process when the host discovers plugins. It must be cheap and free of side
+    effects: import heavy libraries inside ``check``, not at module level, because ``healthcheck
+    status`` and the agent import every plugin.
+
+    A :class:`healthcheck.Checker` declares:
+
+    - ``name``: the checker's name (``healthcheck check <name>``), letters, digits and dashes;
+    - ``description``: one line for ``healthcheck list``;
+    - ``check(ctx) -> Result``: the check. ``ctx.options`` holds the parsed options as attributes,
+      ``ctx.remaining()`` the seconds left before the deadline. Raise freely: any exception
+      becomes UNKNOWN with a one-line message. Return ``Result.ok()``, ``Result.problem(msg)``
+      or ``Result.unknown(msg)``;
+    - ``options``: :class:`healthcheck.Option` entries (name, type, default, help); each becomes a
+      ``--kebab-case`` flag, an agent config key and an NPD rule argument;
+    - ``condition``: a :class:`healthcheck.Condition` naming the condition type, the problem
+      reason, the healthy reason and message, and whether it is permanent (a NodeCondition) or
+      temporary (an Event only);
+    - ``interval`` and ``timeout`` in seconds: how often the agent runs it and how long it may
+      take (NPD config defaults are derived from them);
+    - optionally ``repair(ctx, result)``, ``applies()``, ``validate(options)`` and
+      ``npd_monitors`` (see :class:`healthcheck.Checker`).
+
+    Two plugins that declare the same checker name do not break each other: the one registered
+    under an entry point of that name wins, then the built-in one, then the first distribution by
+    name; the loser is listed by ``healthcheck list`` as broken.
+    """

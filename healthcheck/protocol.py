@@ -1,0 +1,87 @@
+"""NPD's custom-plugin protocol: three statuses as exit codes and one short line of output.
+
+See shared/spec/npd.md section 2.3: exit 0 is OK, exit 1 is a problem, anything else is unknown.
+The message NPD keeps is stdout, whitespace-trimmed and cut to ``max_output_length`` bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+
+DEFAULT_MAX_OUTPUT_LENGTH = 80
+
+
+class Status(enum.IntEnum):
+    """The outcome of one check; the value is the process exit code NPD expects."""
+
+    OK = 0
+    PROBLEM = 1
+    UNKNOWN = 2
+
+
+class Result:
+    """A status and one short human-readable message.
+
+    The message is kept as given; :func:`clamp_message` makes it protocol-safe when printed.
+    """
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, status: Status, message: str = "") -> None:
+        self.status = Status(status)
+        self.message = message
+
+    @classmethod
+    def ok(cls, message: str = "") -> Result:
+        return cls(Status.OK, message)
+
+    @classmethod
+    def problem(cls, message: str) -> Result:
+        return cls(Status.PROBLEM, message)
+
+    @classmethod
+    def unknown(cls, message: str) -> Result:
+        return cls(Status.UNKNOWN, message)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Result):
+            return NotImplemented
+        return self.status == other.status and self.message == other.message
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.message))
+
+    def __repr__(self) -> str:
+        return f"Result({self.status.name}, {self.message!r})"
+
+
+def clamp_message(text: str, limit: int = DEFAULT_MAX_OUTPUT_LENGTH) -> str:
+    """Make ``text`` one protocol line: no control characters, trimmed, at most ``limit`` bytes.
+
+    Control characters (newlines, tabs, escapes, Unicode separators) become spaces so that a
+    multi-line error still reads as one line. The cut is on a UTF-8 character boundary, unlike
+    NPD's byte slice, so the condition message is always valid UTF-8.
+    """
+    if limit < 0:
+        raise ValueError("limit must be >= 0")
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = text.strip()
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= limit:
+        return encoded.decode("utf-8", "replace")
+    # "ignore" drops only the partial character the cut leaves at the end.
+    return encoded[:limit].decode("utf-8", "ignore").rstrip()
+
+
+def worst(statuses) -> Status:
+    """The status that should win when several checks are summarised.
+
+    A definite problem outranks not knowing; not knowing outranks OK.
+    """
+    rank = {Status.OK: 0, Status.UNKNOWN: 1, Status.PROBLEM: 2}
+    result = Status.OK
+    for status in statuses:
+        if rank[status] > rank[result]:
+            result = status
+    return result

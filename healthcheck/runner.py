@@ -1,0 +1,88 @@
+"""One invocation of one checker: a deadline, and any failure turned into UNKNOWN.
+
+The check runs in a daemon thread so that the caller regains control at the deadline even when
+the check is stuck in a system call. A stuck thread cannot be killed; the one-shot front door
+exits anyway, and the agent does not start that checker again until the thread returns
+(:attr:`CheckRun.finished`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from healthcheck.declaration import CheckContext, Checker
+from healthcheck.duration import format_duration
+from healthcheck.protocol import Result
+
+
+class CheckRun:
+    """A started check: completes :attr:`finished` and sets :attr:`result` when it returns."""
+
+    __slots__ = ("checker", "finished", "result", "started")
+
+    def __init__(self, checker: Checker) -> None:
+        self.checker = checker
+        self.finished = threading.Event()
+        self.result: Result | None = None
+        self.started = time.monotonic()
+
+
+class Outcome:
+    """What a caller gets back: the result, how long it took, whether the deadline cut it off."""
+
+    __slots__ = ("duration", "result", "run", "timed_out")
+
+    def __init__(self, result: Result, duration: float, timed_out: bool, run: CheckRun) -> None:
+        self.result = result
+        self.duration = duration
+        self.timed_out = timed_out
+        self.run = run
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``TypeName: message`` on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def call_check(checker: Checker, ctx: CheckContext) -> Result:
+    """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens."""
+    try:
+        result = checker.check(ctx)
+    except Exception as exc:  # a plugin's bug or a node's fault: never a traceback to the user
+        return Result.unknown(f"{checker.name} check failed: {describe_exception(exc)}")
+    if not isinstance(result, Result):
+        return Result.unknown(
+            f"{checker.name} check returned {type(result).__name__}, not a Result"
+        )
+    return result
+
+
+def start_check(checker: Checker, options, timeout: float, verbose: bool = False) -> CheckRun:
+    """Start ``checker`` in a daemon thread with a deadline ``timeout`` seconds from now."""
+    run = CheckRun(checker)
+    ctx = CheckContext(checker.name, options, run.started + timeout, verbose)
+
+    def target() -> None:
+        try:
+            run.result = call_check(checker, ctx)
+        finally:
+            run.finished.set()
+
+    threading.Thread(target=target, name=f"check-{checker.name}", daemon=True).start()
+    return run
+
+
+def run_check(
+    checker: Checker, options, timeout: float | None = None, verbose: bool = False
+) -> Outcome:
+    """Run ``checker`` once and wait at most ``timeout`` seconds (default: its declared one)."""
+    timeout = checker.timeout if timeout is None else timeout
+    run = start_check(checker, options, timeout, verbose)
+    if run.finished.wait(timeout) and run.result is not None:
+        return Outcome(run.result, time.monotonic() - run.started, False, run)
+    result = Result.unknown(
+        f"{checker.name} check did not finish within {format_duration(timeout)}"
+    )
+    return Outcome(result, time.monotonic() - run.started, True, run)

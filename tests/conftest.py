@@ -1,0 +1,78 @@
+"""Shared fixtures. Tests run against the installed package (``./run tests`` reinstalls it), so
+that what is tested is what a user gets; a stale install stops the run at once."""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _installed_matches_source() -> list[str]:
+    import healthcheck_plugins
+
+    import healthcheck
+
+    stale = []
+    for package, source in (
+        (healthcheck, REPO / "healthcheck"),
+        (healthcheck_plugins, REPO / "plugins"),
+    ):
+        installed = Path(package.__file__).parent
+        if installed.resolve() == source.resolve():
+            continue
+        for src in source.rglob("*.py"):
+            dst = installed / src.relative_to(source)
+            if not dst.exists() or not filecmp.cmp(src, dst, shallow=False):
+                stale.append(str(src.relative_to(REPO)))
+    return stale
+
+
+def pytest_configure(config):
+    stale = _installed_matches_source()
+    if stale:
+        pytest.exit(f"installed package is older than {stale[0]}: run ./run tests", returncode=2)
+
+
+@pytest.fixture
+def bin_path():
+    """Path of an installed console script (healthcheck, health-checker, log-counter)."""
+
+    def find(name: str) -> str:
+        path = BIN / name
+        assert path.exists(), f"{name} is not installed in {BIN}"
+        return str(path)
+
+    return find
+
+
+@pytest.fixture
+def run_cli(bin_path):
+    """Run a console script as a user would: a real process, no terminal, captured output."""
+    import subprocess
+
+    def run(*args: str, script: str = "healthcheck", env=None, timeout: float = 60):
+        full_env = dict(os.environ)
+        full_env.pop("NO_COLOR", None)
+        if env:
+            full_env.update(env)
+        return subprocess.run(
+            [bin_path(script), *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run
+
+
+def needs_root():
+    return pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
