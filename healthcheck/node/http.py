@@ -1,0 +1,333 @@
+"""A small, strict HTTP/1.1 client for node-local endpoints (healthz, Engine API, metadata).
+
+The standard library's http.client imports the email package: ~19 ms on these machines, most of a
+one-shot check's 25 ms budget (bench/coldstart.py). Node-local endpoints need little of HTTP, so
+this client speaks exactly that much, and bounds everything:
+
+- one overall deadline per request (connect, send, headers and body together);
+- headers at most 64 KiB, body at most ``max_body`` bytes (default 1 MiB), else :class:`HttpError`;
+- Content-Length, chunked and close-delimited bodies; keep-alive reuse through
+  :class:`Connection` (the agent polls the same endpoint every few seconds);
+- TCP (IPv4, IPv6 in brackets) or a unix socket (Docker, containerd-style endpoints).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_MAX_BODY = 1 << 20
+USER_AGENT = "node-healthcheck"
+
+
+class HttpError(Exception):
+    """The request did not produce a usable response; the message is one line for the user."""
+
+
+class Response:
+    """Status, lower-cased headers (last value wins) and the body bytes."""
+
+    __slots__ = ("body", "headers", "reason", "status")
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {len(self.body)} bytes)"
+
+
+def split_url(url: str) -> tuple[str, int, str]:
+    """``http://host[:port]/path`` -> ``(host, port, path)``; IPv6 hosts come without brackets."""
+    if not url.startswith("http://"):
+        raise HttpError(f"unsupported URL {url!r}: only http:// is supported")
+    rest = url[len("http://") :]
+    authority, slash, path = rest.partition("/")
+    path = slash + path if slash else "/"
+    if "?" in authority or "#" in authority:
+        authority, _, tail = authority.partition("?")
+        path = "/?" + tail
+    if "@" in authority:
+        raise HttpError(f"credentials in URLs are not supported: {url!r}")
+    port = 80
+    if authority.startswith("["):
+        host, _, after = authority[1:].partition("]")
+        if after.startswith(":"):
+            port = _port(after[1:], url)
+        elif after:
+            raise HttpError(f"malformed URL {url!r}")
+    else:
+        host, colon, port_text = authority.partition(":")
+        if colon:
+            port = _port(port_text, url)
+    if not host:
+        raise HttpError(f"malformed URL {url!r}: no host")
+    return host, port, path
+
+
+def _port(text: str, url: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise HttpError(f"malformed URL {url!r}: bad port {text!r}")
+    return int(text)
+
+
+class _Reader:
+    """Buffered reads from a socket against one deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.buf = bytearray()
+        self.eof = False
+
+    def _fill(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise HttpError("timed out reading the response")
+        self.sock.settimeout(remaining)
+        try:
+            chunk = self.sock.recv(65536)
+        except TimeoutError:
+            raise HttpError("timed out reading the response") from None
+        if not chunk:
+            self.eof = True
+        self.buf += chunk
+
+    def read_until(self, marker: bytes, limit: int) -> bytes:
+        while True:
+            index = self.buf.find(marker)
+            if index >= 0:
+                data = bytes(self.buf[: index + len(marker)])
+                del self.buf[: index + len(marker)]
+                return data
+            if len(self.buf) > limit:
+                raise HttpError(f"response headers larger than {limit} bytes")
+            if self.eof:
+                raise HttpError("connection closed before the response was complete")
+            self._fill()
+
+    def read_exact(self, size: int) -> bytes:
+        while len(self.buf) < size:
+            if self.eof:
+                raise HttpError("connection closed before the response body was complete")
+            self._fill()
+        data = bytes(self.buf[:size])
+        del self.buf[:size]
+        return data
+
+    def read_to_close(self, limit: int) -> bytes:
+        while not self.eof:
+            if len(self.buf) > limit:
+                raise HttpError(f"response body larger than {limit} bytes")
+            self._fill()
+        if len(self.buf) > limit:
+            raise HttpError(f"response body larger than {limit} bytes")
+        data = bytes(self.buf)
+        self.buf.clear()
+        return data
+
+
+def _parse_head(head: bytes) -> tuple[int, str, str, dict[str, str]]:
+    lines = head.decode("iso-8859-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise HttpError(f"not an HTTP response: {lines[0][:60]!r}")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise HttpError(f"malformed response header {line[:60]!r}")
+        headers[name.strip().lower()] = value.strip()
+    return int(parts[1]), (parts[2] if len(parts) > 2 else ""), parts[0], headers
+
+
+def _read_chunked(reader: _Reader, limit: int) -> bytes:
+    body = bytearray()
+    while True:
+        line = reader.read_until(b"\r\n", 1024)
+        size_text = line.split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise HttpError("malformed chunked response body") from None
+        if size == 0:
+            while reader.read_until(b"\r\n", MAX_HEADER_BYTES) != b"\r\n":
+                pass  # trailers
+            return bytes(body)
+        if len(body) + size > limit:
+            raise HttpError(f"response body larger than {limit} bytes")
+        body += reader.read_exact(size)
+        if reader.read_exact(2) != b"\r\n":
+            raise HttpError("malformed chunked response body")
+
+
+class Connection:
+    """A reusable connection to one endpoint (``host``/``port`` or a unix socket path).
+
+    The socket is kept open between requests while the server allows keep-alive; a request on a
+    socket the server has meanwhile closed is retried once on a fresh one.
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 80,
+        *,
+        unix_socket: str | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.unix_socket = unix_socket
+        self.max_body = max_body
+        self._sock: socket.socket | None = None
+        self.connects = 0  # how many sockets were opened: lets tests and benches see reuse
+
+    def _connect(self, deadline: float) -> socket.socket:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise HttpError("timed out connecting")
+        where = self.unix_socket or f"{self.host}:{self.port}"
+        try:
+            if self.unix_socket:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(remaining)
+                try:
+                    sock.connect(self.unix_socket)
+                except BaseException:
+                    sock.close()
+                    raise
+            else:
+                sock = socket.create_connection((self.host, self.port), timeout=remaining)
+        except TimeoutError:
+            raise HttpError(f"timed out connecting to {where}") from None
+        except OSError as exc:
+            raise HttpError(f"cannot connect to {where}: {exc.strerror or exc}") from None
+        self.connects += 1
+        return sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers=None,
+        body: bytes | None = None,
+        timeout: float = 5.0,
+    ) -> Response:
+        """Send one request and read the whole response within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        reused = self._sock is not None
+        try:
+            return self._exchange(method, path, headers, body, deadline)
+        except HttpError:
+            self.close()
+            if not reused or time.monotonic() >= deadline:
+                raise
+        except OSError:
+            self.close()
+            if not reused:
+                raise
+        return self._exchange(method, path, headers, body, deadline)  # stale keep-alive socket
+
+    def _exchange(self, method, path, headers, body, deadline) -> Response:
+        if any(c in method + path for c in " \r\n"):
+            raise HttpError(f"refusing a request line with whitespace: {method} {path!r}")
+        if self._sock is None:
+            self._sock = self._connect(deadline)
+        sock = self._sock
+        host_header = "localhost" if self.unix_socket else self.host
+        if ":" in host_header:
+            host_header = f"[{host_header}]"
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", f"User-Agent: {USER_AGENT}"]
+        for name, value in (headers or {}).items():
+            if any(c in f"{name}{value}" for c in "\r\n"):
+                raise HttpError(f"refusing a header with a line break: {name}")
+            lines.append(f"{name}: {value}")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"Content-Length: {len(body or b'')}")
+        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        try:
+            sock.settimeout(max(0.001, deadline - time.monotonic()))
+            sock.sendall(payload)
+        except TimeoutError:
+            raise HttpError("timed out sending the request") from None
+        except OSError as exc:
+            raise HttpError(f"connection failed: {exc.strerror or exc}") from None
+        reader = _Reader(sock, deadline)
+        try:
+            status, reason, version, resp_headers = self._read_head(reader)
+            keep_alive = (
+                version == "HTTP/1.1" and "close" not in resp_headers.get("connection", "").lower()
+            )
+            if method == "HEAD" or status in (204, 304):
+                data = b""
+            elif "chunked" in resp_headers.get("transfer-encoding", "").lower():
+                data = _read_chunked(reader, self.max_body)
+            elif "content-length" in resp_headers:
+                length_text = resp_headers["content-length"]
+                if not length_text.isdigit():
+                    raise HttpError(f"malformed Content-Length {length_text[:20]!r}")
+                length = int(length_text)
+                if length > self.max_body:
+                    raise HttpError(f"response body larger than {self.max_body} bytes")
+                data = reader.read_exact(length)
+            else:
+                data = reader.read_to_close(self.max_body)
+                keep_alive = False
+        except OSError as exc:
+            raise HttpError(f"connection failed: {exc.strerror or exc}") from None
+        if not keep_alive or reader.buf:
+            self.close()
+        return Response(status, reason, resp_headers, data)
+
+    def _read_head(self, reader: _Reader):
+        while True:
+            head = reader.read_until(b"\r\n\r\n", MAX_HEADER_BYTES)
+            status, reason, version, headers = _parse_head(head[:-4])
+            if not 100 <= status < 200:
+                return status, reason, version, headers
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    headers=None,
+    body: bytes | None = None,
+    timeout: float = 5.0,
+    max_body: int = DEFAULT_MAX_BODY,
+    unix_socket: str | None = None,
+) -> Response:
+    """One request on a fresh connection. With ``unix_socket``, ``url`` may be a bare path."""
+    if unix_socket is not None:
+        path = url if url.startswith("/") else split_url(url)[2]
+        with Connection(unix_socket=unix_socket, max_body=max_body) as conn:
+            return conn.request(method, path, headers=headers, body=body, timeout=timeout)
+    host, port, path = split_url(url)
+    with Connection(host, port, max_body=max_body) as conn:
+        return conn.request(method, path, headers=headers, body=body, timeout=timeout)
+
+
+def join_host_port(host: str, port: int | str) -> str:
+    """``host:port`` with IPv6 hosts bracketed, as Go's net.JoinHostPort."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
