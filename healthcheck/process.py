@@ -28,13 +28,20 @@ class ProgramResult:
 
     ``returncode`` is the exit status, negative for death by signal, ``None`` when the program
     never started (``error`` says why) or could not be reaped. ``timed_out`` is true when the
-    deadline killed the group.
+    deadline killed the group. ``pid`` is the child's pid, which is also its process group id.
     """
 
-    __slots__ = ("duration", "error", "returncode", "stderr", "stdout", "timed_out")
+    __slots__ = ("duration", "error", "pid", "returncode", "stderr", "stdout", "timed_out")
 
     def __init__(
-        self, returncode, stdout=b"", stderr=b"", timed_out=False, error=None, duration=0.0
+        self,
+        returncode,
+        stdout=b"",
+        stderr=b"",
+        timed_out=False,
+        error=None,
+        duration=0.0,
+        pid=None,
     ) -> None:
         self.returncode = returncode
         self.stdout = stdout
@@ -42,6 +49,7 @@ class ProgramResult:
         self.timed_out = timed_out
         self.error = error
         self.duration = duration
+        self.pid = pid
 
     @property
     def ok(self) -> bool:
@@ -59,15 +67,22 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _reap_group(pgid: int) -> None:
-    """Reap members of ``pgid`` that were re-parented to us (we are PID 1 or a subreaper)."""
+def _reap_group(pgid: int, wait: float = 0.0) -> None:
+    """Reap members of ``pgid`` that were re-parented to us (we are PID 1 or a subreaper).
+
+    After a SIGKILL the members die asynchronously, so the caller may ``wait`` a bounded time
+    for them; members that are not our children end the loop at once (ChildProcessError).
+    """
+    give_up = time.monotonic() + wait
     while True:
         try:
             pid, _ = os.waitpid(-pgid, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
-            return
+            if time.monotonic() >= give_up:
+                return
+            time.sleep(0.005)
 
 
 def run_program(
@@ -146,7 +161,7 @@ def run_program(
             returncode = proc.wait(kill_grace)
         except subprocess.TimeoutExpired:
             returncode = None  # uninterruptible sleep: the kernel will reap it after us
-    _reap_group(pgid)
+    _reap_group(pgid, kill_grace if timed_out else 0.0)
     return ProgramResult(
-        returncode, bytes(out), bytes(err), timed_out, None, time.monotonic() - started
+        returncode, bytes(out), bytes(err), timed_out, None, time.monotonic() - started, proc.pid
     )

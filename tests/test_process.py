@@ -79,22 +79,23 @@ def test_grandchild_holding_stdout_is_killed_with_its_group(subreaper):
     assert result.stdout == b"parent done\n"
     # The orphaned grandchild was re-parented to us (the subreaper): it must be killed and
     # reaped, not left running or as a zombie.
-    assert _children_of(os.getpid()) == []
+    assert _group_members(result.pid) == []
 
 
-def _children_of(pid: int) -> list[int]:
-    found = []
+def _group_members(pgid: int) -> list[int]:
+    """Every process (zombies included) whose process group is ``pgid``."""
+    return [pid for pid, fields in _stat_fields() if int(fields[2]) == pgid]
+
+
+def _stat_fields():
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
+                yield int(entry), fh.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:  # field 4 of stat is the parent pid
-            found.append(int(entry))
-    return found
 
 
 def test_descendant_that_left_the_group_cannot_hang_the_caller():
