@@ -17,36 +17,55 @@ import subprocess
 import sys
 import time
 
+# wait4's ru_maxrss counts the parent's pages between fork and exec (the bench's own ~13 MiB),
+# so peak RSS is read from the child itself: VmHWM of its own address space, at exit.
+RSS_PROBE = (
+    "import atexit, sys\n"
+    "def report():\n"
+    "    with open('/proc/self/status') as fh:\n"
+    "        hwm = [l for l in fh if l.startswith('VmHWM:')][0].split()[1]\n"
+    "    sys.stderr.write(f'\\nVMHWM {hwm}\\n')\n"
+    "atexit.register(report)\n"
+    "sys.argv = sys.argv[1:]\n"
+    "if sys.argv:\n"
+    "    with open(sys.argv[0]) as fh:\n"
+    "        code = compile(fh.read(), sys.argv[0], 'exec')\n"
+    "    exec(code, {'__name__': '__main__'})\n"
+)
 
-def timed_run(argv: list[str]) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS in KiB and exit code of one run of ``argv``."""
+
+def timed_run(argv: list[str]) -> tuple[float, int]:
+    """Wall seconds and exit code of one run of ``argv``."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return elapsed, usage.ru_maxrss, proc.returncode
+    code = subprocess.call(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start, code
+
+
+def peak_rss_kib(script_argv: list[str]) -> int:
+    """Peak resident set of a Python script run (``[]`` for the bare interpreter)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_PROBE, *script_argv], capture_output=True, text=True, timeout=60
+    )
+    return int(proc.stderr.rsplit("VMHWM ", 1)[1].split()[0])
 
 
 def measure(baseline: list[str], subject: list[str], runs: int) -> dict:
+    """Interleaved timings of ``baseline`` and ``subject``; ``subject[1:]`` is a Python script."""
     for _ in range(3):  # warm the page cache for both
         timed_run(baseline)
         timed_run(subject)
-    base_t, subj_t, subj_rss, base_rss, codes = [], [], [], [], set()
+    base_t, subj_t, codes = [], [], set()
     for _ in range(runs):
-        t, rss, _ = timed_run(baseline)
-        base_t.append(t)
-        base_rss.append(rss)
-        t, rss, code = timed_run(subject)
-        subj_t.append(t)
-        subj_rss.append(rss)
+        base_t.append(timed_run(baseline)[0])
+        elapsed, code = timed_run(subject)
+        subj_t.append(elapsed)
         codes.add(code)
     return {
         "baseline_ms": statistics.median(base_t) * 1000,
         "subject_ms": statistics.median(subj_t) * 1000,
         "ratio": statistics.median(subj_t) / statistics.median(base_t),
-        "baseline_rss_mib": max(base_rss) / 1024,
-        "subject_rss_mib": max(subj_rss) / 1024,
+        "baseline_rss_mib": max(peak_rss_kib([]) for _ in range(3)) / 1024,
+        "subject_rss_mib": max(peak_rss_kib(subject[1:]) for _ in range(3)) / 1024,
         "exit_codes": sorted(codes),
     }
 
