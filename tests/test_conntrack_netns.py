@@ -7,6 +7,7 @@ the namespace. The namespace is deleted afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -100,3 +101,22 @@ def test_real_table_over_90_percent_and_real_drops(netns, bin_path, tmp_path):
     assert dropping.returncode == 1
     assert dropping.stdout.startswith("Conntrack table usage over 90%: ")
     assert "; drop +" in dropping.stdout or "early_drop +" in dropping.stdout
+
+
+COMPARE = """
+import json
+from healthcheck.node.proc import conntrack_stats_netlink, conntrack_stats_proc
+print(json.dumps([conntrack_stats_proc("/proc"), conntrack_stats_netlink()]))
+"""
+
+
+def test_netlink_statistics_agree_with_proc(netns):
+    with open("/proc/sys/net/netfilter/nf_conntrack_max") as fh:
+        limit = int(fh.read())
+    _in_ns(netns, sys.executable, "-c", FLOOD, str(int(limit * 1.05)), "1")
+    proc = _in_ns(netns, sys.executable, "-c", COMPARE)
+    assert proc.returncode == 0, proc.stderr
+    from_proc, from_netlink = json.loads(proc.stdout)
+    assert from_proc["early_drop"] > 0, "the flood must have made the kernel drop"
+    for counter in ("drop", "insert_failed", "early_drop"):
+        assert from_netlink[counter] == from_proc[counter], counter
