@@ -16,6 +16,7 @@ from __future__ import annotations
 from healthcheck.declaration import Checker
 from healthcheck.epindex import EntryPoint, read_index
 from healthcheck.markers import IMPL_ATTRIBUTE
+from healthcheck.protocol import describe_error
 
 HOOK_NAME = "healthcheck_checkers"
 
@@ -63,11 +64,6 @@ class CheckerNotFound(LookupError):
     """No installed plugin offers the requested checker (or the one that does is broken)."""
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _hookimpls(plugin) -> list:
     """The functions of ``plugin`` marked as ``healthcheck_checkers`` implementations."""
     found = []
@@ -113,7 +109,7 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
             loaded.append((ep, ep.load()))
         except (Exception, SystemExit) as exc:
             catalog.broken.append(
-                BrokenPlugin(ep.name, ep.distribution, f"import failed: {_one_line(exc)}")
+                BrokenPlugin(ep.name, ep.distribution, f"import failed: {describe_error(exc)}")
             )
     loaded.extend(extra_plugins)
     for ep, obj in loaded:
@@ -124,7 +120,7 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
             pm.register(obj, name=plugin_name)
         except (Exception, SystemExit) as exc:
             catalog.broken.append(
-                BrokenPlugin(ep.name, ep.distribution, f"invalid plugin: {_one_line(exc)}")
+                BrokenPlugin(ep.name, ep.distribution, f"invalid plugin: {describe_error(exc)}")
             )
             continue
         by_plugin_name[plugin_name] = ep
@@ -135,7 +131,7 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
             # Each plugin is asked on its own, so one that raises cannot hide the others.
             checkers = _checkers_from(impl.function(), ep.name)
         except (Exception, SystemExit) as exc:
-            catalog.broken.append(BrokenPlugin(ep.name, ep.distribution, _one_line(exc)))
+            catalog.broken.append(BrokenPlugin(ep.name, ep.distribution, describe_error(exc)))
             continue
         for checker in checkers:
             loaded_checker = LoadedChecker(checker, ep.name, ep.distribution, ep.version)

@@ -74,6 +74,12 @@ def clamp_message(text: str, limit: int = DEFAULT_MAX_OUTPUT_LENGTH) -> str:
     return encoded[:limit].decode("utf-8", "ignore").rstrip()
 
 
+def describe_error(exc: BaseException) -> str:
+    """``TypeName: message`` on one line, for UNKNOWN results and broken-plugin reports."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def worst(statuses) -> Status:
     """The status that should win when several checks are summarised.
 

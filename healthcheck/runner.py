@@ -13,7 +13,7 @@ import time
 
 from healthcheck.declaration import CheckContext, Checker
 from healthcheck.duration import format_duration
-from healthcheck.protocol import Result
+from healthcheck.protocol import Result, describe_error
 
 
 class CheckRun:
@@ -40,18 +40,12 @@ class Outcome:
         self.run = run
 
 
-def describe_exception(exc: BaseException) -> str:
-    """``TypeName: message`` on one line."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def call_check(checker: Checker, ctx: CheckContext) -> Result:
     """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens."""
     try:
         result = checker.check(ctx)
     except Exception as exc:  # a plugin's bug or a node's fault: never a traceback to the user
-        return Result.unknown(f"{checker.name} check failed: {describe_exception(exc)}")
+        return Result.unknown(f"{checker.name} check failed: {describe_error(exc)}")
     if not isinstance(result, Result):
         return Result.unknown(
             f"{checker.name} check returned {type(result).__name__}, not a Result"

@@ -6,8 +6,8 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 from healthcheck import host
-from healthcheck.protocol import Status, clamp_message, worst
-from healthcheck.runner import describe_exception, run_check
+from healthcheck.protocol import Status, clamp_message, describe_error, worst
+from healthcheck.runner import run_check
 from healthcheck.table import render_table, use_colour
 
 MESSAGE_WIDTH = 80
@@ -19,7 +19,7 @@ def _applies(checker) -> str | None:
     try:
         return checker.applies()
     except Exception as exc:
-        return f"cannot tell whether it applies: {describe_exception(exc)}"
+        return f"cannot tell whether it applies: {describe_error(exc)}"
 
 
 def collect() -> list[dict]:

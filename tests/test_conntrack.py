@@ -35,6 +35,18 @@ def make_proc(root, count=None, limit=None, legacy=False, stats=None):
     return root
 
 
+def _drop_args(proc_root, state_dir) -> list[str]:
+    return [
+        "check",
+        "conntrack",
+        "--proc-root",
+        str(proc_root),
+        "--check-drops",
+        "--state-dir",
+        str(state_dir),
+    ]
+
+
 @pytest.mark.parametrize(
     ("count", "limit", "code", "message"),
     [
@@ -120,16 +132,7 @@ def test_json_output(tmp_path, run_cli):
 
 def test_drops_first_run_records_then_growth_is_a_problem(tmp_path, run_cli):
     proc_root = make_proc(tmp_path / "proc", 10, 100, stats=[_stat_row(10, 1, 2, 0)] * 2)
-    state = tmp_path / "state"
-    args = [
-        "check",
-        "conntrack",
-        "--proc-root",
-        str(proc_root),
-        "--check-drops",
-        "--state-dir",
-        str(state),
-    ]
+    args = _drop_args(proc_root, tmp_path / "state")
     first = run_cli(*args)
     assert (first.returncode, first.stdout) == (0, "Conntrack table usage: 10 out of 100\n")
     again = run_cli(*args)
@@ -166,13 +169,7 @@ def test_drops_after_a_reboot_start_over(tmp_path, run_cli):
 def test_drops_with_an_unwritable_state_dir_is_unknown(tmp_path, run_cli):
     proc_root = make_proc(tmp_path / "proc", 10, 100, stats=[_stat_row()])
     proc = run_cli(
-        "check",
-        "conntrack",
-        "--proc-root",
-        str(proc_root),
-        "--check-drops",
-        "--state-dir",
-        "/proc/not-writable",
+        *_drop_args(proc_root, "/proc/not-writable"),
         "--max-output-length",
         "300",
     )
