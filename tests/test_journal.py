@@ -208,3 +208,7 @@ def test_journalctl_backend_reports_a_failing_journalctl(tmp_path, mixed_journal
     fake.chmod(0o755)
     with pytest.raises(JournalError, match="journalctl failed: Failed to iterate"):
         list(read_entries(directory=mixed_journal, backend="journalctl", journalctl=str(fake)))
+
+
+def test_an_empty_window_reads_nothing(mixed_journal, backend):
+    assert _read(mixed_journal, backend, since=T0 + 4, until=T0 + 1) == []

@@ -134,6 +134,8 @@ def read_entries(
         else:
             backend = "native"
     files = journal_files(directory) if directory is not None else None
+    if since is not None and until is not None and since > until:
+        return iter(())  # an empty window (a start in the future); journalctl would refuse it
     if backend == "native":
         reader = _open_native(files, warn)
         return _read_native(reader, matches, since, until, tuple(fields))
