@@ -83,8 +83,10 @@ def _counter_rule(condition: Condition, source: str, lookback: str, count: int, 
     return NpdRule(condition, args, program="log-counter", timeout=60.0)
 
 
-def _restart_rule(kind: str, unit: str, description: str, verb: str, suffix: str, *extra: str):
-    names = f"({description}|{unit}.service|{unit}.service - {description})"
+def _restart_rule(
+    kind: str, unit: str, description: str, verb: str, suffix: str, *extra: str, tail=None
+):
+    names = f"({description}|{unit}.service|{unit}.service - {tail or description})"
     condition = Condition(
         f"Frequent{kind}Restart",
         f"Frequent{kind}Restart",
@@ -109,7 +111,9 @@ def _npd_monitors() -> list[NpdMonitor]:
         "systemd-monitor-counter.json",
         source="systemd-monitor",
         rules=[
-            _restart_rule("Kubelet", "kubelet", "Kubernetes kubelet", "Started", ".", "--delay=5m"),
+            _restart_rule(
+                "Kubelet", "kubelet", "Kubernetes kubelet", "Started", ".", "--delay=5m", tail=".*"
+            ),
             _restart_rule(
                 "Docker", "docker", "Docker Application Container Engine", "Starting", "..."
             ),
