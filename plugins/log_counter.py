@@ -50,9 +50,7 @@ def count_matches(options, now: float, uptime: float, *, backend: str = "auto") 
         until=now,  # stop at the first entry newer than the moment counting started
         backend=backend,
     )
-    push = counter.push
-    for entry in entries:
-        push(trim_space(entry.message))
+    counter.push_all(trim_space(entry.message) for entry in entries)
     return counter.count
 
 

@@ -199,3 +199,25 @@ def test_counter_with_revert_agrees_with_the_reference(expr, revert, lines):
         if revert:
             expected -= reference_match(down, lines[: i + 1])
     assert counter_count(expr, lines, revert) == expected
+
+
+multiline_messages = st.lists(st.text(alphabet="ab \n", max_size=6), max_size=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(patterns(), st.one_of(st.just(""), patterns()), multiline_messages, st.integers(1, 5))
+def test_batched_counting_equals_one_by_one(expr, revert, lines, chunk):
+    one_by_one = LogCounter(expr, revert)
+    for line in lines:
+        one_by_one.push(line)
+    batched = LogCounter(expr, revert)
+    batched.push_all(iter(lines), chunk=chunk)
+    assert batched.count == one_by_one.count
+
+
+def test_batching_is_used_for_the_shipped_patterns_only_when_safe():
+    assert Matcher("Started (Kubernetes kubelet|kubelet.service - .*).").batch is not None
+    assert Matcher("").batch is not None
+    assert Matcher("kubelet$").batch is None
+    assert Matcher(r"kubelet\z").batch is None
+    assert Matcher(r"a\nb").batch is None

@@ -197,15 +197,18 @@ def _read_native(reader, matches, since, until, fields) -> Iterator[Entry]:
             reader.seek_head()
         else:
             reader.seek_realtime(since_us)
-        get = reader._get
-        while reader._next():
-            realtime = reader._get_realtime()
-            if since_us is not None and realtime < since_us:
+        # Bound methods and sentinels in locals: this loop runs once per entry in the window.
+        get, get_realtime, next_entry = reader._get, reader._get_realtime, reader._next
+        low = -1 if since_us is None else since_us
+        high = float("inf") if until_us is None else until_us
+        while next_entry():
+            realtime = get_realtime()
+            if realtime < low:
                 continue  # entries of another boot interleaved before the seek point
-            if until_us is not None and realtime > until_us:
+            if realtime > high:
                 return
             try:
-                message = _decode(get("MESSAGE"))
+                message = get("MESSAGE").decode("utf-8", "replace")
             except KeyError:
                 message = ""
             extra = {}
