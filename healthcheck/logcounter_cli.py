@@ -58,6 +58,27 @@ def _parser(checker):
     return parser
 
 
+def join_values(argv: list[str], value_flags) -> list[str]:
+    """``--flag value`` as ``--flag=value`` for value flags, as pflag reads them.
+
+    pflag takes the next argument as the value even when it starts with a dash (a pattern such
+    as ``-bash: fork failed``); argparse would take it for a flag.
+    """
+    joined, i = [], 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            joined += argv[i:]
+            break
+        if arg in value_flags and i + 1 < len(argv):
+            joined.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        joined.append(arg)
+        i += 1
+    return joined
+
+
 def _options(args, checker):
     options = checker.defaults()
     for opt in checker.options:
@@ -84,7 +105,9 @@ def main(argv=None) -> int:
             checker = host.find(CHECKER).checker
         except host.CheckerNotFound as exc:
             raise UsageError(f"{PROG}: {exc}") from None
-        args = _parser(checker).parse_args(argv)
+        value_flags = {opt.flag for opt in checker.options} | set(KLOG_VALUE_FLAGS)
+        value_flags |= {"-v", "--v"}
+        args = _parser(checker).parse_args(join_values(argv, value_flags))
         try:
             options = _options(args, checker)
             if args.klog_v is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -381,3 +383,56 @@ def test_every_shipped_rule_runs_with_our_log_counter(run_cli, make_journal):
             ]
             proc = run_cli(*args, script="log-counter")
             assert (proc.returncode, proc.stdout) == (0, ""), (name, rule["reason"], proc.stdout)
+
+
+def test_a_value_starting_with_a_dash_is_taken_as_pflag_does(run_cli, make_journal):
+    directory = make_journal([Record(time.time() - 5, "sh: -bash: fork failed", "sh")])
+    args = ["--journald-source", "sh", "--log-path", directory, "--lookback", "1h"]
+    proc = run_cli(*args, "--pattern", "-bash: fork failed", script="log-counter")
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout == "Found 1 matching logs, which meets the threshold of 1\n"
+
+
+@pytest.fixture
+def world_traversable_dir():
+    """A directory under /tmp that an unprivileged user can reach (pytest's tmp_path is 0700)."""
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="healthcheck-test-", dir="/tmp")
+    os.chmod(path, 0o755)  # noqa: S103 - the unprivileged user must traverse it
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) not installed")
+@pytest.mark.parametrize("backend", ["native", "journalctl"])
+def test_unreadable_journal_says_permission_denied(world_traversable_dir, backend, bin_path):
+    from journalfile import write_journal
+
+    directory = os.path.join(world_traversable_dir, "journal")
+    write_journal(directory, [Record(time.time() - 5, "secret", "kubelet")])
+    os.chmod(directory, 0o755)  # noqa: S103 - readable directory, unreadable files
+    for name in os.listdir(directory):
+        os.chmod(os.path.join(directory, name), 0o600)  # root only, like journald's 0640 root:adm
+    env = dict(os.environ)
+    if backend == "journalctl":
+        shadow = os.path.join(world_traversable_dir, "shadow")
+        os.makedirs(os.path.join(shadow, "systemd"))
+        with open(os.path.join(shadow, "systemd", "__init__.py"), "w") as fh:
+            fh.write("raise ImportError('systemd-python hidden by the test')\n")
+        for path in (shadow, os.path.join(shadow, "systemd")):
+            os.chmod(path, 0o755)  # noqa: S103 - the unprivileged user imports from it
+        env["PYTHONPATH"] = shadow
+    argv = [
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        bin_path("log-counter"),
+        "--journald-source=kubelet",
+        f"--log-path={directory}",
+        "--lookback=1h",
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
+    _one_line_error(proc, "permission denied reading journal file")

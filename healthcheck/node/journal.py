@@ -93,12 +93,21 @@ def _usable(files: list[str], probe: Callable[[str], str | None], warn) -> list[
         if error is None:
             good.append(path)
             continue
-        first_error = first_error or f"corrupt journal file {path}: {error}"
+        described = _describe_failure(path, error)
+        first_error = first_error or described
         if warn is not None:
-            warn(f"skipping unreadable journal file {path}: {error}")
+            warn(f"skipping {described}")
     if files and not good:
         raise JournalError(first_error)
     return good
+
+
+def _describe_failure(path: str, reason: str) -> str:
+    # libsystemd reports a damaged file as EBADMSG, ENODATA or EPROTONOSUPPORT; an operator
+    # needs to tell that apart from missing privileges (journal files are mode 0640).
+    if "ermission denied" in reason or "not permitted" in reason:
+        return f"permission denied reading journal file {path} (run as root or in group adm)"
+    return f"corrupt journal file {path}: {reason}"
 
 
 def read_entries(
@@ -140,7 +149,9 @@ def read_entries(
         reader = _open_native(files, warn)
         return _read_native(reader, matches, since, until, tuple(fields))
     if files is not None:
-        files = _usable(files, lambda f: _probe_journalctl(journalctl, f), warn)
+        # One journalctl for all files; one per file only to find out which is unreadable.
+        if files and _probe_journalctl(journalctl, files) is not None:
+            files = _usable(files, lambda f: _probe_journalctl(journalctl, [f]), warn)
         if not files:
             return iter(())  # without --file, journalctl would read the system journal
     argv = _journalctl_argv(journalctl, files, matches, since, until, fields)
@@ -225,10 +236,12 @@ def _read_native(reader, matches, since, until, fields) -> Iterator[Entry]:
 # --------------------------------------------------------------------------------- journalctl
 
 
-def _probe_journalctl(journalctl: str, path: str) -> str | None:
+def _probe_journalctl(journalctl: str, paths: list[str]) -> str | None:
+    """None when journalctl opens every file of ``paths``, else its reason."""
     from healthcheck.process import run_program
 
-    result = run_program([journalctl, "--file", path, "--lines=0", "--quiet"], timeout=10)
+    argv = [journalctl, *(f"--file={p}" for p in paths), "--lines=0", "--quiet"]
+    result = run_program(argv, timeout=10)
     if result.error:
         raise JournalError(result.error)
     if result.returncode == 0:
