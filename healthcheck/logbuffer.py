@@ -48,15 +48,22 @@ def compile_pattern(expr: str):
     return compile_pattern_with_anchor(expr, "\\z")
 
 
-def compile_pattern_with_anchor(expr: str, anchor: str):
-    """Compile ``(?:expr)`` followed by ``anchor``; :class:`PatternError` if RE2 rejects it."""
+def compile_pattern_with_anchor(expr: str, anchor: str, *, as_bytes: bool = False):
+    """Compile ``(?:expr)`` followed by ``anchor``; :class:`PatternError` if RE2 rejects it.
+
+    ``as_bytes`` compiles the UTF-8 encoding, for searching UTF-8 bytes: RE2 matches the same,
+    and match offsets need no conversion back to character positions.
+    """
     import re2
 
     options = re2.Options()
     options.log_errors = False  # RE2 would also print the error to stderr through absl logging
     try:
         re2.compile(expr, options=options)
-        return re2.compile(f"(?:{expr}){anchor}", options=options)
+        wrapped = f"(?:{expr}){anchor}"
+        return re2.compile(wrapped.encode() if as_bytes else wrapped, options=options)
+    except UnicodeEncodeError:
+        raise PatternError("pattern is not valid UTF-8") from None
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid regular expression"
         if isinstance(reason, bytes):
@@ -106,11 +113,13 @@ class Matcher:
         # turned into an end-of-line one, unless the pattern has its own end anchors.
         self.batch = None
         if self.fast and "$" not in expr and "\\z" not in expr:
-            self.batch = compile_pattern_with_anchor(expr, "(?m:$)")
+            self.batch = compile_pattern_with_anchor(expr, "(?m:$)", as_bytes=True)
 
-    def count_lines(self, text: str) -> int:
-        """How many lines of ``text`` (messages joined by ``\\n``) match at their end."""
+    def count_lines(self, text: bytes) -> int:
+        """How many lines of UTF-8 ``text`` (messages joined by ``\\n``) match at their end."""
         # Every match ends at a line end; a set counts a line once even if two matches end there.
+        # Bytes, because google-re2 turns each str match offset back into a character index by
+        # decoding the text before it (measured: 10x slower for 4096 lines with 82 matches).
         return len({match.end() for match in self.batch.finditer(text)})
 
     def matches(self, newest: str, buffer) -> bool:
@@ -158,7 +167,7 @@ class LogCounter:
             self._count_batch(lines)
 
     def _count_batch(self, lines: list[str]) -> None:
-        text = "\n".join(lines)
+        text = "\n".join(lines).encode("utf-8", "replace")
         self.count += self.pattern.count_lines(text)
         if self.revert is not None:
             self.count -= self.revert.count_lines(text)
@@ -189,4 +198,8 @@ GO_SPACE = (
 
 def trim_space(text: str) -> str:
     """``strings.TrimSpace``: NPD trims each journal message before buffering it."""
+    # str.strip() with no argument is fast and trims a superset of Go's set; most messages have
+    # nothing to trim, and only those that do pay for the exact (slower) set.
+    if len(text.strip()) == len(text):
+        return text
     return text.strip(GO_SPACE)

@@ -121,6 +121,8 @@ def test_trim_space_is_go_strings_trimspace():
     assert trim_space(" \t kubelet \u3000\n") == "kubelet"
     # Go's unicode.IsSpace does not include the information separators Python's strip removes.
     assert trim_space("\x1ckubelet\x1f") == "\x1ckubelet\x1f"
+    assert trim_space(" \x1ckubelet\x1f\u2003") == "\x1ckubelet\x1f"
+    assert trim_space("kubelet") == "kubelet"
 
 
 FRAGMENTS = [
@@ -164,6 +166,8 @@ FRAGMENTS = [
     r"\x0a",
     r"\pL",
     r"\t",
+    "é",
+    "[^é]",
 ]
 
 
@@ -177,7 +181,7 @@ def patterns(draw):
     return expr
 
 
-lines_strategy = st.lists(st.text(alphabet="abA \n\t", max_size=6), max_size=12)
+lines_strategy = st.lists(st.text(alphabet="abéA \n\t", max_size=6), max_size=12)
 
 
 @settings(max_examples=600, deadline=None)
@@ -201,7 +205,7 @@ def test_counter_with_revert_agrees_with_the_reference(expr, revert, lines):
     assert counter_count(expr, lines, revert) == expected
 
 
-multiline_messages = st.lists(st.text(alphabet="ab \n", max_size=6), max_size=30)
+multiline_messages = st.lists(st.text(alphabet="abé \n", max_size=6), max_size=30)
 
 
 @settings(max_examples=400, deadline=None)
