@@ -73,6 +73,12 @@ def check(ctx) -> Result:
     return Result.ok()
 
 
+def applies() -> str | None:
+    # Without --journald-source there is nothing to count: the checker is configured per rule
+    # (NPD config or agent), so `healthcheck status` lists it as not applicable instead of failing.
+    return "needs --journald-source and --pattern, set per rule (see config/)"
+
+
 def _counter_rule(condition: Condition, source: str, lookback: str, count: int, *extra: str):
     args = [f"--journald-source={source}", "--log-path=/var/log/journal", f"--lookback={lookback}"]
     args += [a for a in extra if a.startswith("--delay=")]
@@ -187,6 +193,7 @@ CHECKER = Checker(
     interval=300.0,
     timeout=55.0,  # NPD's shipped rules allow 1m; answer before NPD kills us
     validate=validate,
+    applies=applies,
     npd_monitors=_npd_monitors(),
 )
 

@@ -436,3 +436,10 @@ def test_unreadable_journal_says_permission_denied(world_traversable_dir, backen
     ]
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
     _one_line_error(proc, "permission denied reading journal file")
+
+
+def test_status_skips_log_counter_without_a_source(run_cli):
+    proc = run_cli("status", "--json")
+    rows = {row["checker"]: row for row in json.loads(proc.stdout)}
+    assert rows["log-counter"]["status"] == "SKIPPED"
+    assert "--journald-source" in rows["log-counter"]["message"]
