@@ -443,3 +443,39 @@ def test_status_skips_log_counter_without_a_source(run_cli):
     rows = {row["checker"]: row for row in json.loads(proc.stdout)}
     assert rows["log-counter"]["status"] == "SKIPPED"
     assert "--journald-source" in rows["log-counter"]["message"]
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private mount namespace")
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="unshare (util-linux) not installed")
+def test_live_system_journal_while_newer_entries_keep_arriving(bin_path):
+    """A real journald in a private mount namespace; log-counter reads the system journal."""
+    import sys
+
+    helper = os.path.join(os.path.dirname(os.path.abspath(__file__)), "live_journald.py")
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            sys.executable,
+            helper,
+            bin_path("log-counter"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["files"], "journald wrote no journal under /run/log/journal"
+    # Quiet journal: 3 Started - 1 Stopping; the "other" identifier's line is not counted.
+    assert result["quiet"] == [1, "Found 2 matching logs, which meets the threshold of 1\n", ""]
+    # With a writer: its entries up to the moment counting started count too, later ones do not,
+    # and counting ends although the journal never falls silent.
+    assert result["returncode"] == 1, result
+    found = int(result["stdout"].split()[1])
+    assert found > 2
+    assert result["elapsed"] < 10, "counting must stop at the first entry newer than its start"
