@@ -13,7 +13,7 @@ import time
 
 from healthcheck.declaration import CheckContext, Checker
 from healthcheck.duration import format_duration
-from healthcheck.protocol import Result
+from healthcheck.protocol import Result, Status
 
 
 class CheckRun:
@@ -56,6 +56,15 @@ def call_check(checker: Checker, ctx: CheckContext) -> Result:
         return Result.unknown(
             f"{checker.name} check returned {type(result).__name__}, not a Result"
         )
+    if checker.repair is not None and result.status == Status.PROBLEM:
+        from healthcheck import repair
+
+        # The shared policy (cooldown, rate limit, dry run) decides; a repair never alters
+        # the result, and its own failures are logged by the policy, not raised.
+        try:
+            repair.apply(checker.name, ctx, checker.repair)
+        except Exception as exc:
+            ctx.log(f"repair policy failed: {describe_exception(exc)}")
     return result
 
 
