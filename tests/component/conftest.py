@@ -168,3 +168,108 @@ def unix_http_server(tmp_path):
         server.server_close()
         if os.path.exists(server.socket_path):
             os.unlink(server.socket_path)
+
+
+CONTAINERD_CONFIG = """version = 2
+root = "{d}/root"
+state = "{d}/state"
+[grpc]
+  address = "{d}/containerd.sock"
+[ttrpc]
+  address = "{d}/containerd.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.grpc.v1.cri"]
+  disable_tcp_service = true
+"""
+
+
+def _wait_for_socket(path: str, proc, seconds: float) -> bool:
+    give_up = time.monotonic() + seconds
+    while time.monotonic() < give_up:
+        if proc.poll() is not None:
+            return False
+        if os.path.exists(path):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _stop(proc) -> None:
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory):
+    """A real containerd (Debian's) with private root, state and socket; yields the socket."""
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("containerd") is None:
+        pytest.skip("containerd needs root and Debian's containerd package")
+    directory = tmp_path_factory.mktemp("containerd")
+    config = directory / "config.toml"
+    config.write_text(CONTAINERD_CONFIG.format(d=directory))
+    log = open(directory / "log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        ["containerd", "--config", str(config)], stdout=log, stderr=log, start_new_session=True
+    )
+    socket_path = str(directory / "containerd.sock")
+    try:
+        if not _wait_for_socket(socket_path, proc, 20):
+            pytest.skip(f"containerd did not start: {(directory / 'log').read_text()[-300:]}")
+        time.sleep(0.5)  # the CRI plugin registers just after the socket appears
+        yield socket_path
+    finally:
+        _stop(proc)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def dockerd(containerd, tmp_path_factory):
+    """A real dockerd (Debian's docker.io) on the private containerd; yields its API socket."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dockerd") is None:
+        pytest.skip("dockerd is not installed (Debian package docker.io)")
+    d = tmp_path_factory.mktemp("dockerd")
+    socket_path = str(d / "docker.sock")
+    log = open(d / "log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            "dockerd",
+            "--data-root",
+            str(d / "data"),
+            "--exec-root",
+            str(d / "exec"),
+            "--pidfile",
+            str(d / "pid"),
+            "-H",
+            f"unix://{socket_path}",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--containerd",
+            containerd,
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        if not _wait_for_socket(socket_path, proc, 60):
+            pytest.skip(f"dockerd did not start here: {(d / 'log').read_text()[-300:]}")
+        yield socket_path
+    finally:
+        _stop(proc)
+        log.close()
