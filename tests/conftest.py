@@ -76,3 +76,22 @@ def run_cli(bin_path):
 
 def needs_root():
     return pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+@pytest.fixture
+def make_journal(tmp_path):
+    """Write real journal files: ``make_journal(records, name="x.journal") -> directory``.
+
+    ``records`` are :class:`journalfile.Record` objects in time order; the file is written by
+    systemd-journal-remote into a fresh directory under ``tmp_path``.
+    """
+    from journalfile import write_journal
+
+    counter = iter(range(1_000_000))
+
+    def make(records, *, name: str = "system.journal", directory=None, boot_time: float = 0.0):
+        target = directory or tmp_path / f"journal-{next(counter)}"
+        write_journal(target, records, name=name, boot_time=boot_time)
+        return str(target)
+
+    return make

@@ -1,0 +1,150 @@
+"""NPD's log-buffer matching (spec 4.3) with RE2 semantics, plus a fast path that agrees with it.
+
+The reference semantics: the last ``BUFFER_LINES`` messages (unused slots are empty strings) are
+joined with ``\\n``, oldest first, and the pattern must match a stretch of that text that ends at
+its very end. Unlike NPD, the pattern is wrapped as ``(?:pattern)\\z``, so a top-level alternation
+``a|b`` is anchored as a whole (NPD appends ``\\z`` textually and ``a`` then matches anywhere in
+the buffer, re-counting old lines).
+
+The fast path: when the pattern can neither match a newline nor assert the beginning of the text,
+a match ending at the end of the buffer lies within the newest message, so searching that
+message alone gives the same answer without building a 1000-line string per message.
+"""
+
+from __future__ import annotations
+
+import collections
+
+BUFFER_LINES = 1000
+
+# Escapes that match (or may match) a newline, or quote text we do not inspect.
+_NEWLINE_ESCAPES = frozenset("nsSDWpPxCQAtaf01234567")
+# POSIX classes that cannot contain a newline; any other one sends the pattern to the buffer.
+_SAFE_POSIX = (
+    "alnum",
+    "alpha",
+    "blank",
+    "digit",
+    "graph",
+    "lower",
+    "print",
+    "punct",
+    "upper",
+    "word",
+    "xdigit",
+)
+
+
+class PatternError(ValueError):
+    """A pattern RE2 rejects; the message is the RE2 parser's."""
+
+
+def compile_pattern(expr: str):
+    """Compile ``expr`` anchored at the end of the text as a whole: ``(?:expr)\\z``.
+
+    The expression is first compiled alone, so that text such as a trailing backslash cannot
+    combine with the wrapper into a different, valid expression.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would also print the error to stderr through absl logging
+    try:
+        re2.compile(expr, options=options)
+        return re2.compile(f"(?:{expr})\\z", options=options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid regular expression"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", errors="replace")
+        raise PatternError(str(reason)) from None
+
+
+def single_line(expr: str) -> bool:
+    """True when a match of ``expr`` can never contain a newline nor depend on text before it.
+
+    Conservative: it answers False for anything it does not understand, which only costs speed.
+    """
+    if any(ord(c) < 0x20 for c in expr) or "^" in expr:
+        return False
+    i, n = 0, len(expr)
+    while i < n:
+        c = expr[i]
+        if c == "\\":
+            if i + 1 >= n or expr[i + 1] in _NEWLINE_ESCAPES:
+                return False
+            i += 2
+            continue
+        if c == "(" and expr.startswith("(?", i):
+            end = i + 2
+            while end < n and expr[end] not in ":)":
+                end += 1
+            flags = expr[i + 2 : end]
+            if "s" in flags.split("-")[0] or "P" in flags or "<" in flags:
+                return False
+        if c == "[" and expr.startswith("[:", i + 1):
+            end = expr.find(":]", i + 2)
+            if end < 0 or expr[i + 2 : end] not in _SAFE_POSIX:
+                return False
+        i += 1
+    return True
+
+
+class Matcher:
+    """Whether the newest message of a buffer matches one compiled pattern."""
+
+    __slots__ = ("fast", "regex")
+
+    def __init__(self, expr: str) -> None:
+        self.regex = compile_pattern(expr)
+        self.fast = single_line(expr)
+
+    def matches(self, newest: str, buffer) -> bool:
+        """``buffer`` is the deque of the last messages, ``newest`` the last of them."""
+        if self.fast:
+            return self.regex.search(newest) is not None
+        return self.regex.search("\n".join(buffer)) is not None
+
+
+class LogCounter:
+    """NPD's counting: +1 when the pattern matches, then -1 when the revert pattern does.
+
+    An empty ``revert_pattern`` means none; an empty ``pattern`` matches every message.
+    """
+
+    __slots__ = ("buffer", "count", "pattern", "revert")
+
+    def __init__(self, pattern: str, revert_pattern: str = "", lines: int = BUFFER_LINES) -> None:
+        self.pattern = Matcher(pattern)
+        self.revert = Matcher(revert_pattern) if revert_pattern else None
+        needs_buffer = not self.pattern.fast or (self.revert is not None and not self.revert.fast)
+        # The fast path never reads the buffer, so it does not keep one.
+        self.buffer = collections.deque([""] * lines, maxlen=lines) if needs_buffer else None
+        self.count = 0
+
+    def push(self, message: str) -> None:
+        """Add one (already trimmed) message and update :attr:`count`."""
+        if self.buffer is not None:
+            self.buffer.append(message)
+        if self.pattern.matches(message, self.buffer):
+            self.count += 1
+        if self.revert is not None and self.revert.matches(message, self.buffer):
+            self.count -= 1
+
+
+def reference_match(regex, messages, lines: int = BUFFER_LINES) -> bool:
+    """NPD's buffer semantics, literally: join the last ``lines`` slots and search."""
+    slots = ([""] * lines + list(messages))[-lines:]
+    return regex.search("\n".join(slots)) is not None
+
+
+# Go's strings.TrimSpace trims Unicode White_Space; Python's str.strip() also trims \x1c-\x1f.
+GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+
+
+def trim_space(text: str) -> str:
+    """``strings.TrimSpace``: NPD trims each journal message before buffering it."""
+    return text.strip(GO_SPACE)

@@ -1,0 +1,335 @@
+"""Read journald entries in a time window, filtered inside the journal library.
+
+Two backends read the same files the same way:
+
+- ``native``: systemd-python's low-level ``_Reader``. It seeks by timestamp and filters by field
+  inside libsystemd, and reads only the fields asked for (the high-level ``Reader`` converts every
+  field of every entry and is about ten times slower).
+- ``journalctl``: ``journalctl --output=json`` as an argv child process in its own process group,
+  streamed line by line with a cap on the line length, killed and reaped when the consumer stops
+  early. Used when systemd-python is not importable, or on request.
+
+Both seek to ``since`` and apply ``matches`` in libsystemd, so the cost follows the window, not the
+size of the journal. Both open the journal files of a given directory explicitly (the files in it
+and in its machine-id subdirectories, as journald lays them out): an unreadable file is skipped,
+as journalctl does, but a directory whose journal files are all unreadable is a
+:class:`JournalError`, not an empty journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+BACKENDS = ("auto", "native", "journalctl")
+# journalctl's JSON escapes each byte of a field as at most 6 characters; 64 KiB of message
+# (libsystemd's default data threshold) therefore fits in a line of this many bytes.
+MAX_LINE_BYTES = 6 * 65536 + 4096
+DATA_THRESHOLD = 65536
+_STDERR_LIMIT = 4096
+_FIELD_NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class JournalError(Exception):
+    """The journal cannot be read: missing directory, corrupt files, no backend. One line."""
+
+
+class Entry:
+    """One journal entry: realtime (epoch seconds), its MESSAGE and any other requested fields."""
+
+    __slots__ = ("fields", "message", "realtime")
+
+    def __init__(self, realtime: float, message: str, fields: dict | None = None) -> None:
+        self.realtime = realtime
+        self.message = message
+        self.fields = fields if fields is not None else {}
+
+    def __repr__(self) -> str:
+        return f"Entry({self.realtime!r}, {self.message!r}, {self.fields!r})"
+
+
+def _decode(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")
+
+
+def journal_files(directory: str) -> list[str]:
+    """The journal files sd_journal_open_directory would read in ``directory``.
+
+    Raises :class:`JournalError` when the directory is missing or unreadable.
+    """
+    try:
+        names = sorted(os.scandir(directory), key=lambda e: e.name)
+    except FileNotFoundError:
+        raise JournalError(f"journal directory {directory} does not exist") from None
+    except NotADirectoryError:
+        raise JournalError(f"journal path {directory} is not a directory") from None
+    except OSError as exc:
+        raise JournalError(f"cannot read journal directory {directory}: {exc.strerror}") from None
+    files = []
+    for entry in names:
+        if entry.is_file() and entry.name.endswith((".journal", ".journal~")):
+            files.append(entry.path)
+        elif entry.is_dir() and _is_machine_id(entry.name):
+            try:
+                sub = sorted(os.scandir(entry.path), key=lambda e: e.name)
+            except OSError:
+                continue  # journalctl skips an unreadable subdirectory too
+            files.extend(
+                e.path for e in sub if e.is_file() and e.name.endswith((".journal", ".journal~"))
+            )
+    return files
+
+
+def _is_machine_id(name: str) -> bool:
+    return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
+
+
+def _usable(files: list[str], probe: Callable[[str], str | None], warn) -> list[str]:
+    """The files ``probe`` can open; JournalError if there were files and none is usable."""
+    good, first_error = [], None
+    for path in files:
+        error = probe(path)
+        if error is None:
+            good.append(path)
+            continue
+        first_error = first_error or f"corrupt journal file {path}: {error}"
+        if warn is not None:
+            warn(f"skipping unreadable journal file {path}: {error}")
+    if files and not good:
+        raise JournalError(first_error)
+    return good
+
+
+def read_entries(
+    *,
+    directory: str | None = None,
+    matches: Sequence[Mapping[str, str]] = (),
+    since: float | None = None,
+    until: float | None = None,
+    fields: Sequence[str] = (),
+    backend: str = "auto",
+    journalctl: str = "journalctl",
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[Entry]:
+    """Entries in time order from ``since`` (inclusive) up to the first entry newer than ``until``.
+
+    ``directory`` is a journal directory (``None`` = the system journal). ``matches`` is an OR of
+    AND-groups of ``FIELD: value`` pairs, applied inside libsystemd. ``fields`` fills
+    :attr:`Entry.fields` (a missing field is absent from the dict). ``warn`` receives one line per
+    unreadable file that was skipped. Raises :class:`JournalError` before the first entry when the
+    journal cannot be opened.
+    """
+    if backend not in BACKENDS:
+        raise JournalError(f"unknown journal backend {backend!r} (use {', '.join(BACKENDS)})")
+    for group in matches:
+        for name in group:
+            if not _FIELD_NAME_CHARS.issuperset(name) or not name or name[0].isdigit():
+                raise JournalError(f"invalid journal field name {name!r}")
+    if backend == "auto":
+        try:
+            from systemd import _reader  # noqa: F401
+        except ImportError:
+            backend = "journalctl"
+        else:
+            backend = "native"
+    files = journal_files(directory) if directory is not None else None
+    if since is not None and until is not None and since > until:
+        return iter(())  # an empty window (a start in the future); journalctl would refuse it
+    if backend == "native":
+        reader = _open_native(files, warn)
+        return _read_native(reader, matches, since, until, tuple(fields))
+    if files is not None:
+        files = _usable(files, lambda f: _probe_journalctl(journalctl, f), warn)
+        if not files:
+            return iter(())  # without --file, journalctl would read the system journal
+    argv = _journalctl_argv(journalctl, files, matches, since, until, fields)
+    proc, stderr = _start_journalctl(argv)
+    return _read_journalctl(proc, stderr, since, until, tuple(fields))
+
+
+# ------------------------------------------------------------------------------------- native
+
+
+def _open_native(files: list[str] | None, warn):
+    try:
+        from systemd import _reader
+    except ImportError:
+        raise JournalError("systemd-python is not installed (pip install systemd-python)") from None
+
+    def open_files(paths: list[str]):
+        return _reader._Reader(0, None, paths)
+
+    if files is None:
+        try:
+            return _reader._Reader(_reader.LOCAL_ONLY)
+        except OSError as exc:
+            raise JournalError(f"cannot open the system journal: {exc.strerror or exc}") from None
+    if not files:
+        return None  # an empty directory is an empty journal
+    try:
+        return open_files(files)
+    except OSError:
+        pass  # find out which file it is, and read the others
+
+    def probe(path: str) -> str | None:
+        try:
+            open_files([path]).close()
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+
+    return open_files(_usable(files, probe, warn))
+
+
+def _read_native(reader, matches, since, until, fields) -> Iterator[Entry]:
+    if reader is None:
+        return
+    try:
+        reader.data_threshold = DATA_THRESHOLD
+        for group in matches:
+            for name, value in group.items():
+                reader.add_match(f"{name}={value}")
+            reader.add_disjunction()
+        since_us = None if since is None else int(since * 1_000_000)
+        until_us = None if until is None else int(until * 1_000_000)
+        if since_us is None:
+            reader.seek_head()
+        else:
+            reader.seek_realtime(since_us)
+        get = reader._get
+        while reader._next():
+            realtime = reader._get_realtime()
+            if since_us is not None and realtime < since_us:
+                continue  # entries of another boot interleaved before the seek point
+            if until_us is not None and realtime > until_us:
+                return
+            try:
+                message = _decode(get("MESSAGE"))
+            except KeyError:
+                message = ""
+            extra = {}
+            for name in fields:
+                with contextlib.suppress(KeyError):
+                    extra[name] = _decode(get(name))
+            yield Entry(realtime / 1_000_000, message, extra)
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal: {exc.strerror or exc}") from None
+    finally:
+        reader.close()
+
+
+# --------------------------------------------------------------------------------- journalctl
+
+
+def _probe_journalctl(journalctl: str, path: str) -> str | None:
+    from healthcheck.process import run_program
+
+    result = run_program([journalctl, "--file", path, "--lines=0", "--quiet"], timeout=10)
+    if result.error:
+        raise JournalError(result.error)
+    if result.returncode == 0:
+        return None
+    text = _decode(result.stderr).strip().splitlines()
+    reason = text[-1] if text else f"exit status {result.returncode}"
+    return reason.removeprefix("Failed to open files: ")
+
+
+def _journalctl_argv(journalctl, files, matches, since, until, fields) -> list[str]:
+    argv = [journalctl, "--output=json", "--all", "--no-pager", "--quiet"]
+    if files is not None:
+        argv += [f"--file={path}" for path in files]
+    if since is not None:
+        argv.append(f"--since=@{since:.6f}")
+    if until is not None:
+        argv.append(f"--until=@{until:.6f}")
+    argv.append("--output-fields=" + ",".join(dict.fromkeys(("MESSAGE", *fields))))
+    terms: list[str] = []
+    for group in matches:
+        if terms:
+            terms.append("+")
+        terms += [f"{name}={value}" for name, value in group.items()]
+    return argv + terms
+
+
+def _json_value(value) -> str | None:
+    """A field of journalctl's JSON: a string, bytes as a list of ints, or a list of values."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        if value and all(isinstance(v, int) for v in value):
+            return _decode(bytes(value))
+        return _json_value(value[0]) if value else None
+    return str(value)
+
+
+def _start_journalctl(argv):
+    import subprocess
+    import tempfile
+
+    # stderr goes to a file, not a pipe, so a chatty journalctl can never block on it.
+    stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the reading generator
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            process_group=0,
+            close_fds=True,
+        )
+    except OSError as exc:
+        stderr.close()
+        raise JournalError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+    return proc, stderr
+
+
+def _read_journalctl(proc, stderr, since, until, fields) -> Iterator[Entry]:
+    import json
+    import signal
+
+    since_us = None if since is None else int(since * 1_000_000)
+    until_us = None if until is None else int(until * 1_000_000)
+    finished = False
+    try:
+        out = proc.stdout
+        while True:
+            line = out.readline(MAX_LINE_BYTES)
+            if not line:
+                break
+            if not line.endswith(b"\n") and len(line) >= MAX_LINE_BYTES:
+                while line and not line.endswith(b"\n"):
+                    line = out.readline(MAX_LINE_BYTES)  # skip the rest of an oversized entry
+                continue
+            try:
+                doc = json.loads(line)
+                realtime = int(doc["__REALTIME_TIMESTAMP"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if since_us is not None and realtime < since_us:
+                continue
+            if until_us is not None and realtime > until_us:
+                return
+            message = _json_value(doc.get("MESSAGE")) or ""
+            extra = {}
+            for name in fields:
+                value = _json_value(doc.get(name))
+                if value is not None:
+                    extra[name] = value
+            yield Entry(realtime / 1_000_000, message, extra)
+        finished = True
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.stdout.close()
+        returncode = proc.wait()
+        stderr.seek(0)
+        err = _decode(stderr.read(_STDERR_LIMIT)).strip()
+        stderr.close()
+    if finished and returncode not in (0, None):
+        lines = err.splitlines()
+        reason = lines[-1] if lines else f"exit status {returncode}"
+        raise JournalError(f"journalctl failed: {reason}")

@@ -1,0 +1,383 @@
+"""log-counter against real journal files: the counting, the window, and the drop-in command.
+
+Counting is checked in-process with a fixed ``now`` through both journal backends; the commands
+(``log-counter`` and ``healthcheck check log-counter``) run as real processes against journals
+timestamped relative to the real clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from healthcheck_plugins.log_counter import CHECKER, count_matches
+from journalfile import Record
+
+from healthcheck.node.journal import JournalError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NOW = 1_700_000_000.0
+UPTIME = 86_400.0
+BACKENDS = ["native", "journalctl"]
+
+
+def options(**values):
+    opts = CHECKER.defaults()
+    for name, value in values.items():
+        setattr(opts, name, value)
+    return opts
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+def count(directory, backend, now=NOW, uptime=UPTIME, **values):
+    values.setdefault("journald_source", "kubelet")
+    values.setdefault("lookback", "1h")
+    return count_matches(options(log_path=directory, **values), now, uptime, backend=backend)
+
+
+# ------------------------------------------------- spec 8.2 TestCount, against real journals
+
+
+def test_no_logs_count_zero(make_journal, backend):
+    directory = make_journal([Record(NOW - 5, "0", "other")])
+    assert count(directory, backend, pattern="") == 0
+
+
+def test_one_matching_log_before_start(make_journal, backend):
+    directory = make_journal([Record(NOW - 1, "0", "kubelet")])
+    assert count(directory, backend, pattern="0") == 1
+
+
+def test_one_non_matching_log(make_journal, backend):
+    directory = make_journal([Record(NOW - 1, "1", "kubelet")])
+    assert count(directory, backend, pattern="0") == 0
+
+
+def test_log_newer_than_start_is_not_counted(make_journal, backend):
+    directory = make_journal([Record(NOW + 1, "0", "kubelet")])
+    assert count(directory, backend, pattern="0") == 0
+
+
+def test_counting_stops_at_the_first_newer_entry(make_journal, backend):
+    directory = make_journal(
+        [
+            Record(NOW - 3, "0", "kubelet"),
+            Record(NOW - 2, "0", "kubelet"),
+            Record(NOW - 1, "1", "kubelet"),
+            Record(NOW + 1, "0", "kubelet"),
+            Record(NOW + 2, "0", "kubelet"),
+        ]
+    )
+    assert count(directory, backend, pattern="0") == 2
+
+
+# --------------------------------------------------------------------------- window edges
+
+
+def test_window_edges_are_inclusive(make_journal, backend):
+    directory = make_journal(
+        [
+            Record(NOW - 600.000001, "hit", "kubelet"),  # one microsecond before the start
+            Record(NOW - 600, "hit", "kubelet"),  # exactly at the start
+            Record(NOW - 300, "hit", "kubelet"),
+            Record(NOW, "hit", "kubelet"),  # exactly at the moment counting started
+            Record(NOW + 0.000001, "hit", "kubelet"),
+        ]
+    )
+    assert count(directory, backend, pattern="hit", lookback="10m") == 3
+
+
+def test_empty_lookback_reads_no_history(make_journal, backend):
+    directory = make_journal([Record(NOW - 1, "hit", "kubelet")])
+    assert count(directory, backend, pattern="hit", lookback="") == 0
+
+
+def test_delay_after_boot_skips_early_logs(make_journal, backend):
+    boot = NOW - 600
+    directory = make_journal(
+        [
+            Record(boot + 10, "Started kubelet", "kubelet"),
+            Record(boot + 200, "Started kubelet", "kubelet"),
+            Record(boot + 400, "Started kubelet", "kubelet"),
+        ]
+    )
+    assert count(directory, backend, uptime=600, pattern="Started kubelet", lookback="1h") == 3
+    assert (
+        count(directory, backend, uptime=600, pattern="Started kubelet", delay="5m", lookback="1h")
+        == 1
+    )
+    # A delay longer than the uptime puts the start in the future: nothing is counted.
+    assert count(directory, backend, uptime=600, pattern="", delay="20m") == 0
+
+
+def test_only_the_requested_identifier_is_counted(make_journal, backend):
+    directory = make_journal(
+        [
+            Record(NOW - 30, "boom", "kubelet"),
+            Record(NOW - 20, "boom", "kubeletx"),
+            Record(NOW - 10, "boom", "dockerd", unit="kubelet.service"),
+        ]
+    )
+    assert count(directory, backend, pattern="boom") == 1
+    assert count(directory, backend, pattern="boom", journald_source="containerd") == 0
+
+
+def test_revert_pattern_discounts_restarts(make_journal, backend):
+    started = "Started kubelet.service - Kubernetes kubelet."
+    stopping = "Stopping kubelet.service - Kubernetes kubelet..."
+    directory = make_journal(
+        [
+            Record(NOW - 50, started, "systemd"),
+            Record(NOW - 40, stopping, "systemd"),
+            Record(NOW - 39, started, "systemd"),
+            Record(NOW - 30, started, "systemd"),
+        ]
+    )
+    kwargs = {
+        "journald_source": "systemd",
+        "pattern": "Started (Kubernetes kubelet|kubelet.service|kubelet.service - .*).",
+    }
+    assert count(directory, backend, **kwargs) == 3
+    revert = "Stopping (Kubernetes kubelet|kubelet.service|kubelet.service - .*)..."
+    assert count(directory, backend, revert_pattern=revert, **kwargs) == 2
+
+
+def test_multiline_pattern_spans_consecutive_entries(make_journal, backend):
+    directory = make_journal(
+        [
+            Record(NOW - 5, "panic: oops", "kubelet"),
+            Record(NOW - 4, "goroutine 1 [running]:", "kubelet"),
+            Record(NOW - 3, "goroutine 1 [running]:", "kubelet"),
+        ]
+    )
+    assert count(directory, backend, pattern=r"panic: \w+\ngoroutine \d+ \[running\]:") == 1
+
+
+def test_messages_are_trimmed_before_matching(make_journal, backend):
+    directory = make_journal([Record(NOW - 5, "  Started kubelet.  \n", "kubelet")])
+    assert count(directory, backend, pattern="Started kubelet[.]") == 1
+
+
+def test_corrupt_journal_is_an_error(tmp_path, backend):
+    (tmp_path / "system.journal").write_bytes(b"LPKSHHRH" + os.urandom(8000))
+    with pytest.raises(JournalError, match="corrupt journal file"):
+        count(str(tmp_path), backend, pattern="")
+
+
+# ------------------------------------------------------------------------------- commands
+
+
+@pytest.fixture
+def live_journal(make_journal):
+    """A journal whose entries are timestamped relative to the real clock."""
+    now = time.time()
+    return make_journal(
+        [
+            Record(now - 3600, "Started Kubernetes kubelet.", "systemd"),  # outside 20m
+            Record(now - 900, "Started Kubernetes kubelet.", "systemd"),
+            Record(now - 600, "Stopping Kubernetes kubelet...", "systemd"),
+            Record(now - 599, "Started Kubernetes kubelet.", "systemd"),
+            Record(now - 300, "Started Kubernetes kubelet.", "docker"),
+            Record(now - 60, "Started kubelet.service - Kubernetes kubelet.", "systemd"),
+            Record(now + 3600, "Started Kubernetes kubelet.", "systemd"),  # after the count start
+        ]
+    )
+
+
+KUBELET_PATTERN = "--pattern=Started (Kubernetes kubelet|kubelet.service|kubelet.service - .*)."
+KUBELET_REVERT = (
+    "--revert-pattern=Stopping (Kubernetes kubelet|kubelet.service|kubelet.service - .*)..."
+)
+
+
+def _one_line_error(proc, text):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout.strip() == proc.stdout.strip().splitlines()[0]
+    assert text in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_threshold_met_prints_found_and_exits_1(run_cli, live_journal):
+    args = ["--journald-source=systemd", f"--log-path={live_journal}", "--lookback=20m"]
+    proc = run_cli(*args, "--count=3", KUBELET_PATTERN, script="log-counter")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout == "Found 3 matching logs, which meets the threshold of 3\n"
+    proc = run_cli(*args, "--count=3", KUBELET_PATTERN, KUBELET_REVERT, script="log-counter")
+    assert (proc.returncode, proc.stdout) == (0, "")
+
+
+def test_below_threshold_is_silent_exit_0(run_cli, live_journal):
+    proc = run_cli(
+        "--journald-source",
+        "systemd",
+        "--log-path",
+        live_journal,
+        "--lookback",
+        "20m",
+        "--count",
+        "4",
+        KUBELET_PATTERN,
+        script="log-counter",
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_default_count_is_1_and_klog_flags_are_accepted(run_cli, live_journal):
+    proc = run_cli(
+        "--journald-source=docker",
+        f"--log-path={live_journal}",
+        "--lookback=20m",
+        "-v",
+        "2",
+        "--logtostderr",
+        "--vmodule=x=1",
+        script="log-counter",
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == "Found 1 matching logs, which meets the threshold of 1\n"
+
+
+def test_healthcheck_check_log_counter_gives_the_same_answer(run_cli, live_journal):
+    args = ["--journald-source=systemd", f"--log-path={live_journal}", "--lookback=20m"]
+    proc = run_cli("check", "log-counter", *args, "--count=3", KUBELET_PATTERN)
+    assert proc.returncode == 1
+    assert proc.stdout == "Found 3 matching logs, which meets the threshold of 3\n"
+    proc = run_cli("check", "log-counter", *args, "--count=3", "--pattern=[")
+    _one_line_error(proc, 'invalid pattern "[": missing ]')
+
+
+def test_journalctl_fallback_when_systemd_python_is_missing(run_cli, live_journal, tmp_path):
+    shadow = tmp_path / "shadow" / "systemd"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('systemd-python hidden by the test')\n")
+    args = ["--journald-source=systemd", f"--log-path={live_journal}", "--lookback=20m"]
+    env = {"PYTHONPATH": str(tmp_path / "shadow")}
+    proc = run_cli(*args, "--count=3", KUBELET_PATTERN, script="log-counter", env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stdout == "Found 3 matching logs, which meets the threshold of 3\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--lookback=20m"], "failed to filter journal log, empty source is not allowed"),
+        (["--journald-source="], "failed to filter journal log, empty source is not allowed"),
+        (["--journald-source=x", "--pattern=["], 'invalid pattern "[": missing ]'),
+        (["--journald-source=x", "--revert-pattern=(a"], 'invalid revert pattern "(a": missing )'),
+        (["--journald-source=x", "--lookback=20"], 'failed to parse lookback duration "20"'),
+        (["--journald-source=x", "--delay=soon"], 'failed to parse delay duration "soon"'),
+        (["--journald-source=x", "--count=many"], 'invalid argument "many" for "--count" flag'),
+        (["--journald-source=x", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--journald-source=x", "--count"], "--count: expected one argument"),
+        (["--journald-source=x", "-v", "loud"], "invalid"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(run_cli, args, message):
+    _one_line_error(run_cli(*args, script="log-counter"), message)
+
+
+def test_missing_log_path_is_an_error(run_cli, tmp_path):
+    proc = run_cli("--journald-source=x", f"--log-path={tmp_path}/nope", script="log-counter")
+    _one_line_error(proc, f"journal directory {tmp_path}/nope does not exist")
+
+
+def test_corrupt_journal_file_is_an_error(run_cli, tmp_path):
+    (tmp_path / "system.journal").write_bytes(os.urandom(8000))
+    proc = run_cli("--journald-source=x", f"--log-path={tmp_path}", script="log-counter")
+    _one_line_error(proc, "corrupt journal file")
+    assert "system.journal" in proc.stdout
+
+
+def test_identifier_with_no_entries(run_cli, live_journal):
+    proc = run_cli(
+        "--journald-source=kubelet",
+        f"--log-path={live_journal}",
+        "--lookback=1h",
+        script="log-counter",
+    )
+    assert (proc.returncode, proc.stdout) == (0, "")
+
+
+# --------------------------------------------------------------------------------- config/
+
+COUNTER_CONFIGS = (
+    "systemd-monitor-counter.json",
+    "kernel-monitor-counter.json",
+    "docker-monitor-counter.json",
+)
+
+
+def test_config_dir_matches_the_generator(run_cli, tmp_path):
+    proc = run_cli(
+        "npd-config",
+        "log-counter",
+        "--output-dir",
+        str(tmp_path),
+        "--command",
+        "/usr/local/bin/healthcheck",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(tmp_path)) == sorted(COUNTER_CONFIGS)
+    for name in COUNTER_CONFIGS:
+        with open(os.path.join(REPO, "config", name), encoding="utf-8") as fh:
+            committed = fh.read()
+        generated = (tmp_path / name).read_text(encoding="utf-8")
+        assert committed == generated, f"config/{name} drifted: regenerate it (README)"
+
+
+def test_shipped_counter_configs_are_npds_with_our_binary():
+    from healthcheck.npdconfig import validate_document
+
+    docs = {}
+    for name in COUNTER_CONFIGS:
+        with open(os.path.join(REPO, "config", name), encoding="utf-8") as fh:
+            docs[name] = json.load(fh)
+        assert validate_document(docs[name]) == []
+        for rule in docs[name]["rules"]:
+            assert rule["path"] == "/usr/local/bin/log-counter"
+            assert rule["timeout"] == "1m"
+    systemd = docs["systemd-monitor-counter.json"]
+    assert systemd["pluginConfig"]["invoke_interval"] == "5m"
+    assert [r["condition"] for r in systemd["rules"]] == [
+        "FrequentKubeletRestart",
+        "FrequentDockerRestart",
+        "FrequentContainerdRestart",
+    ]
+    assert systemd["rules"][0]["args"][:5] == [
+        "--journald-source=systemd",
+        "--log-path=/var/log/journal",
+        "--lookback=20m",
+        "--delay=5m",
+        "--count=5",
+    ]
+    kernel = docs["kernel-monitor-counter.json"]["rules"][0]["args"]
+    assert kernel[-1] == (
+        r"--pattern=unregister_netdevice: waiting for \w+ to become free. Usage count = \d+"
+    )
+    docker = docs["docker-monitor-counter.json"]["rules"][0]["args"]
+    assert docker[:4] == [
+        "--journald-source=dockerd",
+        "--log-path=/var/log/journal",
+        "--lookback=5m",
+        "--count=10",
+    ]
+
+
+def test_every_shipped_rule_runs_with_our_log_counter(run_cli, make_journal):
+    directory = make_journal([Record(time.time() - 5, "nothing to see", "systemd")])
+    for name in COUNTER_CONFIGS:
+        with open(os.path.join(REPO, "config", name), encoding="utf-8") as fh:
+            doc = json.load(fh)
+        for rule in doc["rules"]:
+            args = [
+                f"--log-path={directory}" if a.startswith("--log-path=") else a
+                for a in rule["args"]
+            ]
+            proc = run_cli(*args, script="log-counter")
+            assert (proc.returncode, proc.stdout) == (0, ""), (name, rule["reason"], proc.stdout)
