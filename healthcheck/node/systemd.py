@@ -31,10 +31,9 @@ def _run(argv: list[str], timeout: float):
     if result.timed_out:
         raise SystemdError(f"systemd not reachable: {' '.join(argv[:3])} timed out")
     if result.returncode != 0:
-        detail = " ".join(result.stderr.decode("utf-8", "replace").split())[:200]
-        raise SystemdError(
-            f"systemctl {' '.join(argv[1:3])} failed (exit {result.returncode}): {detail or 'no output'}"
-        )
+        detail = " ".join(result.stderr.decode("utf-8", "replace").split())[:200] or "no output"
+        what = " ".join(argv[1:3])
+        raise SystemdError(f"systemctl {what} failed (exit {result.returncode}): {detail}")
     return result
 
 
