@@ -124,6 +124,41 @@ def count_matches(entries, compiled) -> int:
     return sum(1 for entry in entries if search(entry.message) is not None)
 
 
+def count_pattern_matches(
+    service: str,
+    patterns,
+    since: float,
+    *,
+    directory: str | None = None,
+    journalctl: str = "journalctl",
+    backend: str = "auto",
+) -> dict[str, int]:
+    """Journal entries of ``service`` from ``since`` (inclusive) on that each pattern matches.
+
+    One pass over the window for all patterns, where NPD runs one journalctl per pattern. Raises
+    :class:`ComponentError` when the journal cannot be read.
+    """
+    from healthcheck.node import journal
+
+    compiled = [(p, compile_pattern(p)) for p in patterns]
+    counts = dict.fromkeys(patterns, 0)
+    try:
+        for entry in journal.read_entries(
+            directory=directory,
+            matches=unit_matches(service),
+            since=since,
+            journalctl=journalctl,
+            backend=backend,
+        ):
+            message = entry.message
+            for pattern, regex in compiled:
+                if regex.search(message) is not None:
+                    counts[pattern] += 1
+    except journal.JournalError as exc:
+        raise ComponentError(f"cannot read the journal of {service}: {exc}") from None
+    return counts
+
+
 def check_log_patterns(ctx, service: str) -> str | None:
     """``None`` when no pattern reached its count, else which one did (one line).
 
@@ -135,29 +170,20 @@ def check_log_patterns(ctx, service: str) -> str | None:
     patterns = pattern_map(opts.log_pattern)
     if not patterns:
         return None
-    from healthcheck.node import journal, systemd
+    from healthcheck.node import systemd
 
     try:
         uptime = systemd.unit_uptime(service, systemctl=opts.systemctl)
     except systemd.SystemdError as exc:
         raise ComponentError(str(exc)) from None
-    since = window_start(time.time(), uptime, opts.loopback_time)
-    compiled = {p: compile_pattern(p) for p in patterns}
-    counts = dict.fromkeys(patterns, 0)
-    try:
-        # One pass over the window for all patterns, instead of NPD's one journalctl per pattern.
-        for entry in journal.read_entries(
-            directory=opts.journal_directory or None,
-            matches=unit_matches(service),
-            since=since,
-            journalctl=opts.journalctl,
-        ):
-            message = entry.message
-            for pattern, regex in compiled.items():
-                if regex.search(message) is not None:
-                    counts[pattern] += 1
-    except journal.JournalError as exc:
-        raise ComponentError(f"cannot read the journal of {service}: {exc}") from None
+    counts = count_pattern_matches(
+        service,
+        patterns,
+        window_start(time.time(), uptime, opts.loopback_time),
+        directory=opts.journal_directory or None,
+        journalctl=opts.journalctl,
+        backend=opts.journal_backend,
+    )
     for pattern in sorted(patterns):
         if counts[pattern] >= patterns[pattern]:
             found, threshold = counts[pattern], patterns[pattern]
@@ -205,6 +231,12 @@ def common_options(component: str, default_service: str) -> list[Option]:
             "journalctl",
             default="journalctl",
             help="journalctl, used where systemd-python is missing",
+        ),
+        Option(
+            "journal_backend",
+            default="auto",
+            choices=("auto", "native", "journalctl"),
+            help="how to read the journal: systemd-python (native), journalctl, or auto",
         ),
         Option(
             "journal_directory",

@@ -48,7 +48,7 @@ USAGE = f"""usage: {PROG} [flags]   (NPD health-checker compatible)
   --crictl-path string           crictl, used only with --use-crictl (default "/usr/bin/crictl")
   -v, --v int                    log verbosity; > 0 writes diagnostics to stderr
   our additions: --dry-run-repair, --state-dir, --systemctl, --journalctl, --journal-directory,
-  --docker-socket, --use-crictl, --require-network-ready, --kube-proxy-path
+  --journal-backend, --docker-socket, --use-crictl, --require-network-ready, --kube-proxy-path
 Environment: HOST_ADDRESS (localhost), KUBELET_PORT (10248), KUBEPROXY_PORT (10256)."""
 
 
