@@ -22,7 +22,10 @@ import sys
 import time
 
 from healthcheck.declaration import Option
-from healthcheck.state import DEFAULT_STATE_DIR
+
+# healthcheck.state.DEFAULT_STATE_DIR, not imported from there: that module pulls in json and
+# contextlib (~2 ms), which a healthy one-shot check never needs.
+DEFAULT_STATE_DIR = "/var/lib/node-healthcheck"
 
 REPAIR_OPTIONS = (
     Option(
