@@ -329,8 +329,12 @@ def component_checker(
     npd_args,
     signal_first: str | None = None,
     validate=None,
+    needs_path: str = "/var/lib/kubelet",
 ) -> Checker:
-    """A :class:`Checker` for one component, declared as NPD's health-checker config declares it."""
+    """A :class:`Checker` for one component, declared as NPD's health-checker config declares it.
+
+    ``needs_path`` tells ``healthcheck status`` whether the component belongs on this machine.
+    """
     rule = NpdRule(condition, npd_args, program="health-checker", timeout=NPD_TIMEOUT)
     return Checker(
         name,
@@ -342,6 +346,7 @@ def component_checker(
         timeout=CHECK_DEADLINE,
         repair=systemd_repair(default_service, signal_first=signal_first),
         validate=validate,
+        applies=lambda: None if os.path.exists(needs_path) else f"{needs_path} does not exist",
         npd_monitors=[
             NpdMonitor(
                 npd_filename,

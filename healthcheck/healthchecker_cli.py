@@ -151,8 +151,6 @@ def parse(argv: list[str], checker) -> tuple[dict, int]:
                 except ValueError as exc:
                     raise FlagError(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
             continue
-        if flag in ("--help", "-h"):
-            raise SystemExit(_help())
         if flag not in table:
             raise FlagError(f"unknown flag: {flag}")
         name, opt = table[flag]
@@ -225,10 +223,10 @@ def run(argv: list[str]) -> int:
 
     outcome = run_check(checker, options, None, verbosity > 0)
     result = outcome.result
-    if outcome.timed_out:
-        message = f"error checking {component} health: {result.message}"
-    else:
-        message = result.message
+    message = result.message
+    prefix = f"error checking {component} health: "
+    if result.status == 2 and not message.startswith(prefix):
+        message = prefix + message  # a deadline or a crash inside the check: NPD's error form
     message = clamp_message(message, 4096)
     if message:
         print(message)

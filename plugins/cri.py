@@ -138,6 +138,7 @@ CHECKER = component_checker(
         ),
     ],
     condition=CONDITION,
+    needs_path="/var/run/containerd/containerd.sock",
     npd_filename="health-checker-containerd.json",
     npd_args=(
         "--component=cri",

@@ -50,6 +50,7 @@ CHECKER = component_checker(
         Option("docker_socket", default="/var/run/docker.sock", help="dockerd's API socket"),
     ],
     condition=CONDITION,
+    needs_path="/var/run/docker.sock",
     npd_filename="health-checker-docker.json",
     npd_args=(
         "--component=docker",

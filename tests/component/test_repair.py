@@ -203,3 +203,20 @@ def test_policy_failing_action_is_reported_not_raised(tmp_path):
     )
     line = repair.apply("unit", _ctx(tmp_path), fix)
     assert line == "repair failed: kill y: no main process to kill"
+
+
+def test_status_front_door_never_repairs(systemctl, tmp_path, http_server, monkeypatch):
+    from healthcheck import host
+    from healthcheck.runner import run_check
+
+    server = http_server(status=500)
+    monkeypatch.setenv("HOST_ADDRESS", "127.0.0.1")
+    monkeypatch.setenv("KUBELET_PORT", str(server.server_address[1]))
+    checker = host.find("kubelet").checker
+    options = checker.defaults()
+    options.systemctl = systemctl.path
+    options.state_dir = str(tmp_path)
+    assert run_check(checker, options, repair=False).result.status == 1
+    assert systemctl.calls() == []
+    assert run_check(checker, options).result.status == 1
+    assert systemctl.kills() == [["kill", "--kill-who=main", "kubelet"]]
