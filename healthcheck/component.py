@@ -118,12 +118,6 @@ def window_start(now: float, uptime: float, loopback: float) -> float:
     return now - uptime
 
 
-def count_matches(entries, compiled) -> int:
-    """How many journal entries have a message ``compiled`` finds a match in."""
-    search = compiled.search
-    return sum(1 for entry in entries if search(entry.message) is not None)
-
-
 def count_pattern_matches(
     service: str,
     patterns,
@@ -150,7 +144,9 @@ def count_pattern_matches(
             journalctl=journalctl,
             backend=backend,
         ):
-            message = entry.message
+            # RE2 matches UTF-8 bytes natively; handing it str makes the wrapper map every
+            # offset back to characters, which costs ~40% more per entry (bench/health_checker).
+            message = entry.message.encode()
             for pattern, regex in compiled:
                 if regex.search(message) is not None:
                     counts[pattern] += 1

@@ -241,3 +241,14 @@ def test_invalid_regex_exits_2(run_cli):
     assert proc.returncode == 2
     assert "invalid regular expression 'a(b': missing )" in proc.stdout
     assert proc.stderr == ""  # RE2's own logging is off
+
+
+def test_non_ascii_case_insensitive_and_dot_is_one_character(make_journal):
+    t = 1_700_000_000.0
+    directory = make_journal(
+        [_kubelet(t, 0, "ÜBERLASTUNG erkannt"), _kubelet(t, -1, "€x"), _kubelet(t, -2, "ab")]
+    )
+    counts = component.count_pattern_matches(
+        "kubelet", ["überlastung", "^.x$", "^a$"], t, directory=directory
+    )
+    assert counts == {"überlastung": 1, "^.x$": 1, "^a$": 0}
