@@ -261,10 +261,11 @@ class Options:
 class Checker:
     """A checker's declaration: everything the host needs to run and report it.
 
-    ``check(ctx) -> Result`` answers one question about the node. ``repair(ctx, result)``, where
-    present, is called only through :mod:`healthcheck.repair`'s shared policy. ``applies()``
-    returns ``None`` when the checker makes sense on this machine, else a short reason (used by
-    ``healthcheck status``). ``validate(options)`` raises ``ValueError`` for option
+    ``check(ctx) -> Result`` answers one question about the node. ``repair``, where present, is
+    a :class:`healthcheck.repair.Repair`, run only through that module's shared policy after a
+    PROBLEM result (declare :data:`healthcheck.repair.REPAIR_OPTIONS` among the options).
+    ``applies()`` returns ``None`` when the checker makes sense on this machine, else a short
+    reason (used by ``healthcheck status``). ``validate(options)`` raises ``ValueError`` for option
     combinations a single flag cannot catch. ``npd_monitors`` overrides the NPD config files
     ``npd-config`` writes for this checker.
     """

@@ -43,8 +43,18 @@ def healthcheck_checkers():
       temporary (an Event only);
     - ``interval`` and ``timeout`` in seconds: how often the agent runs it and how long it may
       take (NPD config defaults are derived from them);
-    - optionally ``repair(ctx, result)``, ``applies()``, ``validate(options)`` and
-      ``npd_monitors`` (see :class:`healthcheck.Checker`).
+    - optionally ``applies()``, ``validate(options)`` and ``npd_monitors`` (see
+      :class:`healthcheck.Checker`);
+    - optionally ``repair``: a :class:`healthcheck.repair.Repair` with ``action(ctx)`` (do it,
+      raise on failure), ``uptime(ctx)`` (seconds the repaired service has been up),
+      ``target(ctx)`` (what is repaired, e.g. the unit) and ``describe(ctx)`` (one line). The
+      plugin never calls it itself: whenever ``check`` returns PROBLEM the runner hands it to
+      the shared policy in :mod:`healthcheck.repair`, which repairs only when
+      ``ctx.options.enable_repair`` is true, the uptime is strictly greater than
+      ``ctx.options.cooldown_time``, no repair of the same target is recorded under
+      ``ctx.options.state_dir`` within that cooldown, and ``ctx.options.dry_run_repair`` is
+      false. Add :data:`healthcheck.repair.REPAIR_OPTIONS` to the checker's options to get those
+      flags. A repair never changes the result; its outcome is logged on stderr.
 
     Two plugins that declare the same checker name do not break each other: the one registered
     under an entry point of that name wins, then the built-in one, then the first distribution by

@@ -13,7 +13,7 @@ import time
 
 from healthcheck.declaration import CheckContext, Checker
 from healthcheck.duration import format_duration
-from healthcheck.protocol import Result, describe_error
+from healthcheck.protocol import Result, Status, describe_error
 
 
 class CheckRun:
@@ -40,8 +40,12 @@ class Outcome:
         self.run = run
 
 
-def call_check(checker: Checker, ctx: CheckContext) -> Result:
-    """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens."""
+def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Result:
+    """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens.
+
+    On PROBLEM a declared repair goes to the shared policy, unless ``repair`` is false (front
+    doors that only look, such as ``healthcheck status``).
+    """
     try:
         result = checker.check(ctx)
     except Exception as exc:  # a plugin's bug or a node's fault: never a traceback to the user
@@ -50,17 +54,28 @@ def call_check(checker: Checker, ctx: CheckContext) -> Result:
         return Result.unknown(
             f"{checker.name} check returned {type(result).__name__}, not a Result"
         )
+    if repair and checker.repair is not None and result.status == Status.PROBLEM:
+        from healthcheck import repair
+
+        # The shared policy (cooldown, rate limit, dry run) decides; a repair never alters
+        # the result, and its own failures are logged by the policy, not raised.
+        try:
+            repair.apply(checker.name, ctx, checker.repair)
+        except Exception as exc:
+            ctx.log(f"repair policy failed: {describe_error(exc)}")
     return result
 
 
-def start_check(checker: Checker, options, timeout: float, verbose: bool = False) -> CheckRun:
+def start_check(
+    checker: Checker, options, timeout: float, verbose: bool = False, repair: bool = True
+) -> CheckRun:
     """Start ``checker`` in a daemon thread with a deadline ``timeout`` seconds from now."""
     run = CheckRun(checker)
     ctx = CheckContext(checker.name, options, run.started + timeout, verbose)
 
     def target() -> None:
         try:
-            run.result = call_check(checker, ctx)
+            run.result = call_check(checker, ctx, repair)
         finally:
             run.finished.set()
 
@@ -69,11 +84,15 @@ def start_check(checker: Checker, options, timeout: float, verbose: bool = False
 
 
 def run_check(
-    checker: Checker, options, timeout: float | None = None, verbose: bool = False
+    checker: Checker,
+    options,
+    timeout: float | None = None,
+    verbose: bool = False,
+    repair: bool = True,
 ) -> Outcome:
     """Run ``checker`` once and wait at most ``timeout`` seconds (default: its declared one)."""
     timeout = checker.timeout if timeout is None else timeout
-    run = start_check(checker, options, timeout, verbose)
+    run = start_check(checker, options, timeout, verbose, repair)
     if run.finished.wait(timeout) and run.result is not None:
         return Outcome(run.result, time.monotonic() - run.started, False, run)
     result = Result.unknown(

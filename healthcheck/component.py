@@ -1,0 +1,389 @@
+"""What the component checkers (kubelet, kube-proxy, docker, cri) share: NPD's health-checker.
+
+A component checker is a *probe* (is the component answering?) wrapped in NPD's CheckHealth
+(spec section 3): the probe, then the log-pattern check on every run, then NPD's output line.
+The repair (``systemctl kill --kill-who=main``) is declared here and run by the runner through
+:mod:`healthcheck.repair`'s shared policy. The plugins in ``healthcheck_plugins`` only add
+their probe, their options and their NPD declaration.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from healthcheck.declaration import Checker, Condition, NpdMonitor, NpdRule, Option
+from healthcheck.protocol import Result
+from healthcheck.repair import REPAIR_OPTIONS, Repair
+
+# NPD's health-checker configs: every 10 s, killed after 3 min (spec 2.10).
+NPD_INTERVAL = 10.0
+NPD_TIMEOUT = 180.0
+# Our own deadline fires first so that NPD gets our line, not its own timeout text.
+CHECK_DEADLINE = 170.0
+
+
+class ComponentError(Exception):
+    """The health could not be determined (exit 2, ``error checking <component> health: ...``)."""
+
+
+# ------------------------------------------------------------------------------ log patterns
+
+
+def _go_list(parts: list[str]) -> str:
+    return "[" + " ".join(parts) + "]"  # how Go's %v prints a []string
+
+
+def _go_atoi(text: str) -> int:
+    body = text[1:] if text[:1] in "+-" else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise ValueError(f'strconv.Atoi: parsing "{text}": invalid syntax')
+    return int(text)
+
+
+def compile_pattern(pattern: str):
+    """``pattern`` compiled with RE2, case-insensitive as NPD's ``grep -i``; ValueError if bad."""
+    import re2
+
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # RE2 would print its own copy of the error on stderr
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else "invalid"
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise ValueError(f"invalid regular expression {pattern!r}: {reason}") from None
+
+
+def parse_log_patterns(value: str) -> list[tuple[str, int]]:
+    """One ``--log-pattern`` value: ``count:regex`` items, comma-separated (NPD's LogPatternFlag).
+
+    The split is on the first colon, so a regex may hold colons but never commas. Errors carry
+    NPD's texts; a regex RE2 rejects is an error too (NPD would only find out inside grep).
+    """
+    items = []
+    for item in value.split(","):
+        count_text, sep, pattern = item.partition(":")
+        parts = [count_text, pattern] if sep else [count_text]
+        if not sep:
+            raise ValueError(f"invalid format of the flag value: {_go_list(parts)}")
+        try:
+            count = _go_atoi(count_text)
+        except ValueError as exc:
+            raise ValueError(
+                f"invalid format for the flag value: {_go_list(parts)}: {exc}"
+            ) from None
+        if count == 0 or not pattern:
+            raise ValueError(f"invalid format for the flag value: {_go_list(parts)}: <nil>")
+        compile_pattern(pattern)
+        items.append((pattern, count))
+    return items
+
+
+def pattern_map(items) -> dict[str, int]:
+    """The patterns as NPD keeps them: a map, where a repeated pattern's last count wins."""
+    return dict(items)
+
+
+def format_patterns(patterns: dict[str, int]) -> str:
+    """NPD's LogPatternFlag.String(): ``pattern:count`` sorted by pattern, space separated."""
+    return " ".join(f"{p}:{patterns[p]}" for p in sorted(patterns))
+
+
+def unit_name(service: str) -> str:
+    """``kubelet`` -> ``kubelet.service``, as systemctl and journalctl complete a bare name."""
+    suffixes = (".service", ".socket", ".scope", ".slice", ".target", ".mount", ".timer")
+    return service if service.endswith(suffixes) else service + ".service"
+
+
+def unit_matches(service: str) -> list[dict[str, str]]:
+    """The journal matches of ``journalctl --unit SERVICE``: the unit's own messages and those
+    systemd (PID 1) and coredumps log about it."""
+    unit = unit_name(service)
+    return [
+        {"_SYSTEMD_UNIT": unit},
+        {"_PID": "1", "UNIT": unit},
+        {"_UID": "0", "OBJECT_SYSTEMD_UNIT": unit},
+        {"COREDUMP_UNIT": unit},
+    ]
+
+
+def window_start(now: float, uptime: float, loopback: float) -> float:
+    """Start of the log window (epoch seconds): the service start, or ``now - loopback`` when
+    ``loopback`` is set and shorter than the uptime (NPD's logPatternHealthCheck)."""
+    if loopback > 0 and uptime > loopback:
+        return now - loopback
+    return now - uptime
+
+
+def count_pattern_matches(
+    service: str,
+    patterns,
+    since: float,
+    *,
+    directory: str | None = None,
+    journalctl: str = "journalctl",
+    backend: str = "auto",
+) -> dict[str, int]:
+    """Journal entries of ``service`` from ``since`` (inclusive) on that each pattern matches.
+
+    One pass over the window for all patterns, where NPD runs one journalctl per pattern. Raises
+    :class:`ComponentError` when the journal cannot be read.
+    """
+    from healthcheck.node import journal
+
+    compiled = [(p, compile_pattern(p)) for p in patterns]
+    counts = dict.fromkeys(patterns, 0)
+    try:
+        for entry in journal.read_entries(
+            directory=directory,
+            matches=unit_matches(service),
+            since=since,
+            journalctl=journalctl,
+            backend=backend,
+        ):
+            # RE2 matches UTF-8 bytes natively; handing it str makes the wrapper map every
+            # offset back to characters, which costs ~40% more per entry (bench/health_checker).
+            message = entry.message.encode()
+            for pattern, regex in compiled:
+                if regex.search(message) is not None:
+                    counts[pattern] += 1
+    except journal.JournalError as exc:
+        raise ComponentError(f"cannot read the journal of {service}: {exc}") from None
+    return counts
+
+
+def check_log_patterns(ctx, service: str) -> str | None:
+    """``None`` when no pattern reached its count, else which one did (one line).
+
+    Raises :class:`ComponentError` when the uptime or the journal cannot be read.
+    """
+    import time
+
+    opts = ctx.options
+    patterns = pattern_map(opts.log_pattern)
+    if not patterns:
+        return None
+    from healthcheck.node import systemd
+
+    try:
+        uptime = systemd.unit_uptime(service, systemctl=opts.systemctl)
+    except systemd.SystemdError as exc:
+        raise ComponentError(str(exc)) from None
+    counts = count_pattern_matches(
+        service,
+        patterns,
+        window_start(time.time(), uptime, opts.loopback_time),
+        directory=opts.journal_directory or None,
+        journalctl=opts.journalctl,
+        backend=opts.journal_backend,
+    )
+    for pattern in sorted(patterns):
+        if counts[pattern] >= patterns[pattern]:
+            found, threshold = counts[pattern], patterns[pattern]
+            return f'log pattern "{pattern}" found {found} times (threshold {threshold})'
+    return None
+
+
+# -------------------------------------------------------------------------------- declaration
+
+
+def common_options(component: str, default_service: str) -> list[Option]:
+    """NPD health-checker flags every component takes, plus our repair and journal options."""
+    return [
+        Option(
+            "service",
+            default="",
+            aliases=("--systemd-service",),
+            help=f"the systemd unit of the component (empty: {default_service})",
+        ),
+        *REPAIR_OPTIONS,
+        Option(
+            "loopback_time",
+            type="duration",
+            default=0.0,
+            minimum=0,
+            help="log-pattern window: at most this far back (0: since the service started)",
+        ),
+        Option(
+            "health_check_timeout",
+            type="duration",
+            default=10.0,
+            minimum=0.001,
+            help=f"how long the {component} probe may take",
+        ),
+        Option(
+            "log_pattern",
+            type=parse_log_patterns,
+            multiple=True,
+            metavar="COUNT:REGEX",
+            help="unhealthy when REGEX (RE2, case-insensitive) matches at least COUNT journal "
+            "entries of the unit in the window; repeatable, comma-separated",
+        ),
+        Option("systemctl", default="systemctl", help="the systemctl binary"),
+        Option(
+            "journalctl",
+            default="journalctl",
+            help="journalctl, used where systemd-python is missing",
+        ),
+        Option(
+            "journal_backend",
+            default="auto",
+            choices=("auto", "native", "journalctl"),
+            help="how to read the journal: systemd-python (native), journalctl, or auto",
+        ),
+        Option(
+            "journal_directory",
+            default="",
+            help="read journal files from this directory (empty: the system journal)",
+        ),
+    ]
+
+
+def service_of(opts, default_service: str) -> str:
+    """The unit: ``--service`` when given, else the component's default (NPD's SetDefaults)."""
+    return opts.service or default_service
+
+
+def _stderr(component: str, message: str) -> None:
+    print(f"{component}: {message}", file=sys.stderr, flush=True)
+
+
+def make_check(component: str, default_service: str, probe):
+    """NPD's CheckHealth around ``probe(ctx) -> str | None`` (``None`` healthy, else why not).
+
+    ``probe`` raises :class:`ComponentError` when health cannot be determined.
+    """
+
+    def check(ctx) -> Result:
+        opts = ctx.options
+        service = service_of(opts, default_service)
+        try:
+            problem = probe(ctx)
+            log_problem = check_log_patterns(ctx, service)
+        except ComponentError as exc:
+            return Result.unknown(f"error checking {component} health: {exc}")
+        if problem is None and log_problem is None:
+            return Result.ok()
+        for why in (problem, log_problem):
+            if why is not None:
+                _stderr(component, why)  # stdout is the protocol line; NPD logs stderr
+        flag = "true" if opts.enable_repair else "false"
+        return Result.problem(f"{component}:{service} was found unhealthy; repair flag : {flag}")
+
+    return check
+
+
+def systemd_repair(default_service: str, *, signal_first: str | None = None) -> Repair:
+    """``systemctl kill --kill-who=main UNIT``, after ``--signal=<signal_first>`` when given."""
+
+    def uptime(ctx) -> float:
+        from healthcheck.node import systemd
+
+        return systemd.unit_uptime(
+            service_of(ctx.options, default_service), systemctl=ctx.options.systemctl
+        )
+
+    def action(ctx) -> None:
+        from healthcheck.node import systemd
+
+        service = service_of(ctx.options, default_service)
+        if signal_first:
+            try:
+                systemd.kill_main(service, signal=signal_first, systemctl=ctx.options.systemctl)
+            except systemd.SystemdError as exc:  # the dump is a courtesy; the kill is the repair
+                _stderr(default_service, f"{signal_first} to {service} failed: {exc}")
+        systemd.kill_main(service, systemctl=ctx.options.systemctl)
+
+    def describe(ctx) -> str:
+        service = service_of(ctx.options, default_service)
+        first = (
+            f"send {signal_first} to the main process of {service}, then " if signal_first else ""
+        )
+        return f"{first}systemctl kill --kill-who=main {service}"
+
+    return Repair(
+        action,
+        uptime=uptime,
+        target=lambda ctx: unit_name(service_of(ctx.options, default_service)),
+        describe=describe,
+    )
+
+
+def component_checker(
+    name: str,
+    *,
+    component: str,
+    default_service: str,
+    description: str,
+    probe,
+    options=(),
+    condition: Condition,
+    npd_filename: str,
+    npd_args,
+    signal_first: str | None = None,
+    validate=None,
+    needs_path: str = "/var/lib/kubelet",
+) -> Checker:
+    """A :class:`Checker` for one component, declared as NPD's health-checker config declares it.
+
+    ``needs_path`` tells ``healthcheck status`` whether the component belongs on this machine.
+    """
+    rule = NpdRule(condition, npd_args, program="health-checker", timeout=NPD_TIMEOUT)
+    return Checker(
+        name,
+        description=description,
+        check=make_check(component, default_service, probe),
+        condition=condition,
+        options=[*common_options(component, default_service), *options],
+        interval=NPD_INTERVAL,
+        timeout=CHECK_DEADLINE,
+        repair=systemd_repair(default_service, signal_first=signal_first),
+        validate=validate,
+        applies=lambda: None if os.path.exists(needs_path) else f"{needs_path} does not exist",
+        npd_monitors=[
+            NpdMonitor(
+                npd_filename,
+                source="health-checker",
+                rules=[rule],
+                interval=NPD_INTERVAL,
+                timeout=NPD_TIMEOUT,
+                concurrency=1,
+            )
+        ],
+    )
+
+
+def probe_timeout(ctx) -> float:
+    """``--health-check-timeout``, cut to what is left of the check's deadline."""
+    return max(0.001, min(ctx.options.health_check_timeout, ctx.remaining()))
+
+
+def http_probe(port_env: str, default_port: str, path_of):
+    """A probe: healthy only on HTTP 200 from ``http://<HOST_ADDRESS>:<$port_env><path>``.
+
+    A transport error or any other status is unhealthy, never an error (NPD). A malformed
+    ``HOST_ADDRESS``/port is a configuration error.
+    """
+
+    def probe(ctx) -> str | None:
+        from healthcheck.node import http
+
+        host = os.environ.get("HOST_ADDRESS") or "localhost"
+        port = os.environ.get(port_env) or default_port
+        url = f"http://{http.join_host_port(host, port)}{path_of(ctx)}"
+        try:
+            http.split_url(url)
+        except http.HttpError as exc:
+            raise ComponentError(f"{exc} (check HOST_ADDRESS and {port_env})") from None
+        try:
+            response = http.request("GET", url, timeout=probe_timeout(ctx), max_body=64 * 1024)
+        except http.HttpError as exc:
+            return f"GET {url}: {exc}"
+        if response.status != 200:
+            return f"GET {url}: HTTP {response.status} {response.reason}".rstrip()
+        return None
+
+    return probe

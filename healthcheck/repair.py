@@ -1,0 +1,166 @@
+"""Best-effort repair as shared policy, for any checker that declares a :class:`Repair`.
+
+The runner calls :func:`apply` after a check returns PROBLEM. A repair runs only when all hold:
+
+1. ``--enable-repair`` is true (NPD's default);
+2. the repaired service has been up **strictly longer** than ``--cooldown-time`` (NPD);
+3. no repair of the same target was recorded within the last ``--cooldown-time`` (beyond NPD: a
+   stale uptime reading right after a kill cannot cause a second kill, NPD #548). The record is a
+   small state file under ``--state-dir``, updated under a lock (two overlapping invocations
+   cannot both repair) and replaced atomically. It is measured on CLOCK_BOOTTIME within one boot
+   (boot id), so wall-clock jumps do not matter and a reboot clears it;
+4. ``--dry-run-repair`` is false; with it, the policy logs what it would do and changes nothing.
+
+Repair never changes the check's result, and its failures are only logged (stderr, which NPD
+writes to its own log); the protocol line on stdout stays the checker's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from healthcheck.declaration import Option
+
+# healthcheck.state.DEFAULT_STATE_DIR, not imported from there: that module pulls in json and
+# contextlib (~2 ms), which a healthy one-shot check never needs.
+DEFAULT_STATE_DIR = "/var/lib/node-healthcheck"
+
+REPAIR_OPTIONS = (
+    Option(
+        "enable_repair",
+        type="bool",
+        default=True,
+        help="try a repair when the check finds a problem",
+    ),
+    Option(
+        "cooldown_time",
+        type="duration",
+        default=120.0,
+        minimum=0,
+        help="repair only a service up longer than this, and at most once per this period",
+    ),
+    Option(
+        "dry_run_repair",
+        type="bool",
+        default=False,
+        help="log the repair that would run instead of running it",
+    ),
+    Option(
+        "state_dir",
+        default=DEFAULT_STATE_DIR,
+        help="where the time of the last repair is kept",
+    ),
+)
+
+
+class Repair:
+    """A checker's repair, as the shared policy needs it.
+
+    ``action(ctx)`` does the repair and raises on failure; ``uptime(ctx)`` returns the seconds the
+    repaired service has been up (raises when unknown); ``target(ctx)`` names what is repaired
+    (the rate-limit key, e.g. the systemd unit); ``describe(ctx)`` says in one line what
+    ``action`` would do (for logs and ``--dry-run-repair``).
+    """
+
+    __slots__ = ("action", "describe", "target", "uptime")
+
+    def __init__(self, action, *, uptime, target, describe) -> None:
+        self.action = action
+        self.uptime = uptime
+        self.target = target
+        self.describe = describe
+
+
+def _log(checker: str, message: str) -> None:
+    print(f"{checker}: {message}", file=sys.stderr, flush=True)
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            return fh.read(64).strip()
+    except OSError:
+        return ""
+
+
+def state_path(state_dir: str, checker: str) -> str:
+    """The state file of ``checker``'s repairs."""
+    return os.path.join(state_dir, f"repair-{checker}.json")
+
+
+def _claim(path: str, target: str, cooldown: float) -> float | None:
+    """Record a repair of ``target`` now unless one is recorded within ``cooldown`` seconds.
+
+    Returns ``None`` when the claim succeeded, else the seconds since the recorded repair.
+    """
+    from healthcheck.state import locked_state
+
+    now = time.clock_gettime(time.CLOCK_BOOTTIME)
+    boot = _boot_id()
+    with locked_state(path) as state:
+        last = state.get(target)
+        if isinstance(last, dict) and last.get("boot_id") == boot:
+            elapsed = now - float(last.get("boottime", 0.0))
+            if 0 <= elapsed <= cooldown:
+                return elapsed
+        state[target] = {"boot_id": boot, "boottime": now, "time": time.time()}
+    return None
+
+
+def decide(ctx, repair: Repair) -> tuple[bool, str]:
+    """Whether the policy allows a repair now, and why (one line)."""
+    from healthcheck.duration import format_duration
+
+    opts = ctx.options
+    cooldown = float(getattr(opts, "cooldown_time", 120.0))
+    try:
+        uptime = float(repair.uptime(ctx))
+    except Exception as exc:  # NPD: an uptime failure is logged and nothing is repaired
+        return False, f"not repairing: cannot get the uptime: {exc}"
+    if not uptime > cooldown:
+        return False, (
+            f"not repairing: up {format_duration(round(max(uptime, 0.0)))}, "
+            f"not longer than the cooldown {format_duration(cooldown)}"
+        )
+    return True, f"up {format_duration(round(uptime))}"
+
+
+def apply(checker: str, ctx, repair: Repair) -> str:
+    """Run ``repair`` if the policy allows it; return the one-line account that was logged."""
+    opts = ctx.options
+    if not getattr(opts, "enable_repair", True):
+        return ""
+    allowed, why = decide(ctx, repair)
+    if allowed:
+        what = repair.describe(ctx)
+        if getattr(opts, "dry_run_repair", False):
+            why = f"dry run: would {what} ({why})"
+        else:
+            why = _run_claimed(checker, ctx, repair, what, why)
+    _log(checker, why)
+    return why
+
+
+def _run_claimed(checker: str, ctx, repair: Repair, what: str, why: str) -> str:
+    from healthcheck.duration import format_duration
+    from healthcheck.state import StateError
+
+    opts = ctx.options
+    cooldown = float(getattr(opts, "cooldown_time", 120.0))
+    path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
+    try:
+        since = _claim(path, str(repair.target(ctx)), cooldown)
+    except (StateError, OSError, ValueError) as exc:
+        return f"not repairing: {exc}"
+    if since is not None:
+        return (
+            f"not repairing: last repair {format_duration(round(since))} ago, "
+            f"within the cooldown {format_duration(cooldown)}"
+        )
+    try:
+        repair.action(ctx)
+    except Exception as exc:  # best effort, as NPD: log and carry on
+        return f"repair failed: {what}: {exc}"
+    return f"repaired: {what} ({why})"
