@@ -39,7 +39,7 @@ def judge(reading, provider: str, types=(), statuses=()) -> Result:
     from healthcheck.node.metadata.events import sort_key
 
     if not reading.ok:
-        return Result.unknown(f"cannot read {provider} maintenance events: {reading.error}")
+        return Result.unknown(f"cannot read {provider} events: {reading.error}")
     module = provider_module(provider)
     disruptive_types = _names(types) or _names(module.DISRUPTIVE_TYPES)
     pending_statuses = _names(statuses) or _names(module.DISRUPTIVE_STATUSES)

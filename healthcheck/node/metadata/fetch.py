@@ -135,7 +135,7 @@ class _Session:
             return self.get_events(token)
         resp = self.get_events(None)  # no token to be had: plain mode, if the server allows it
         if resp.status in AUTH_FAILURES:
-            raise FetchError(f"HTTP {resp.status} without a token, and no token was issued")
+            raise FetchError(f"HTTP {resp.status} without a token, and none was issued")
         if resp.status == 200:
             self.remember({"plain": True, "until": until})
         return resp

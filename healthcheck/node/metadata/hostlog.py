@@ -99,5 +99,5 @@ def write_events_from(
     name = resolve_provider(provider, dmi_root)
     reading = read_events(name, endpoint, timeout, state_dir, token_ttl)
     if not reading.ok:
-        raise HostLogError(f"cannot read {name} maintenance events: {reading.error}")
+        raise HostLogError(f"cannot read {name} events: {reading.error}")
     return write_new_events(reading.events, log_path, state_dir)
