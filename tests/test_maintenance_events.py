@@ -13,7 +13,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from metadata_emulator import MetadataEmulator  # noqa: E402
+from metadata_emulator import MetadataEmulator
 
 REBOOT = {
     "event-id": "e-reboot",
