@@ -96,6 +96,9 @@ class MetadataEmulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, keep-alive replies
+            # would wait for the client's delayed ACK (40 ms) and distort every figure.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:
                 pass

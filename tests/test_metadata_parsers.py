@@ -3,6 +3,8 @@ and through the checker's judgement always a Result. Plus the documented shapes,
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import json
 
 import pytest
@@ -14,6 +16,7 @@ from healthcheck import Result, Status
 from healthcheck.node.metadata import alibaba, aws, azure, gcp
 from healthcheck.node.metadata.events import Reading, parse_time
 
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PARSERS = {"alibaba": alibaba.parse, "aws": aws.parse, "azure": azure.parse, "gcp": gcp.parse}
 FIELD_NAMES = [
     "event-id",
@@ -81,7 +84,25 @@ def test_arbitrary_bytes_never_raise(provider, body):
 @given(text=st.text(max_size=40))
 def test_parse_time_never_raises(text):
     when = parse_time(text)
-    assert when is None or when.tzinfo is not None
+    assert when is None or isinstance(when, int)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    when=st.datetimes(
+        min_value=datetime.datetime(1, 1, 1), max_value=datetime.datetime(9999, 12, 31, 23, 59, 59)
+    )
+)
+def test_epoch_arithmetic_agrees_with_the_standard_library(when):
+    clock = f"{when.hour:02d}:{when.minute:02d}:{when.second:02d}"
+    iso = f"{when.year:04d}-{when.month:02d}-{when.day:02d}T{clock}Z"
+    expected = calendar.timegm(when.timetuple())
+    assert parse_time(iso) == expected
+    month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][
+        when.month - 1
+    ]
+    rfc = f"{when.day} {month} {when.year:04d} {clock} GMT"
+    assert parse_time(rfc) == expected
 
 
 def test_deeply_nested_json_is_unknown_not_a_crash():
@@ -176,7 +197,16 @@ def test_time_spellings(text, iso):
     assert format_time(parse_time(text)) == iso
 
 
-@pytest.mark.parametrize("text", ["2019-13-01T00:00:00Z", "31 Foo 2019 00:00:00 GMT", "soon"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2019-13-01T00:00:00Z",
+        "2019-02-29T00:00:00Z",
+        "31 Foo 2019 00:00:00 GMT",
+        "soon",
+        "2019-04-12T24:00:00Z",
+    ],
+)
 def test_bad_times_are_kept_as_text_not_parsed(text):
     from healthcheck.node.metadata.events import Event
 

@@ -13,6 +13,8 @@ def provider_module(name: str):
     """The module of provider ``name`` (imported on demand: a check pays only for its own)."""
     if name not in PROVIDERS:
         raise ValueError(f'unknown provider "{name}": use one of {", ".join(PROVIDERS)}')
-    import importlib
+    import sys
 
-    return importlib.import_module(f"healthcheck.node.metadata.{name}")
+    module = f"healthcheck.node.metadata.{name}"
+    __import__(module)  # not importlib.import_module: importlib's package costs ~0.3 ms
+    return sys.modules[module]
