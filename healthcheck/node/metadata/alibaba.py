@@ -6,8 +6,7 @@ documented spelling (metadata, notification and OpenAPI style) and calls anythin
 
 from __future__ import annotations
 
-from healthcheck.node.metadata.events import Event, Reading, load_json
-from healthcheck.node.metadata.fields import pick, text_of
+from healthcheck.node.metadata.events import Event, Reading, load_json, pick, text_of
 
 NAME = "alibaba"
 DEFAULT_ENDPOINT = "http://100.100.100.200"

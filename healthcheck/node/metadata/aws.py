@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from healthcheck.node.metadata.events import Event, Reading, load_json
-from healthcheck.node.metadata.fields import text_of
+from healthcheck.node.metadata.events import Event, Reading, load_json, text_of
 
 NAME = "aws"
 DEFAULT_ENDPOINT = "http://169.254.169.254"

@@ -158,3 +158,27 @@ def load_json(body: bytes):
         return None, "reply JSON nests too deeply"
     except ValueError as exc:
         return None, f"reply is not JSON ({str(exc).split(':')[0]})"
+
+
+# ------------------------------------------------------------- fields under several spellings
+
+
+def pick(obj: dict, names: tuple[str, ...]):
+    """The first of ``names`` present in ``obj`` (``None`` when none is)."""
+    for name in names:
+        if name in obj:
+            return obj[name]
+    return None
+
+
+def text_of(value) -> str | None:
+    """A string field, or the ``Name`` of an OpenAPI ``{"Code": n, "Name": "..."}`` object."""
+    if isinstance(value, dict):
+        value = value.get("Name", value.get("name"))
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    return None
