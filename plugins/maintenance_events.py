@@ -131,13 +131,13 @@ CHECKER = Checker(
             "provider",
             default="auto",
             choices=PROVIDER_CHOICES,
-            help="cloud provider; auto reads DMI vendor strings",
+            help="auto (from DMI vendor strings), alibaba, aws, azure or gcp",
         ),
         Option(
             "endpoint",
             default="",
             metavar="URL",
-            help="metadata server base URL (default: the provider's own address)",
+            help="metadata server base URL; empty means the provider's own address",
         ),
         Option("dmi_root", default="/sys/class/dmi/id", help="where DMI strings are read"),
         Option(
@@ -150,19 +150,19 @@ CHECKER = Checker(
             type=_token_ttl,
             default=21600,
             metavar="DURATION",
-            help="TTL requested for Alibaba/AWS tokens (seconds or 6h); renewed shortly before",
+            help="TTL asked for Alibaba/AWS tokens, in seconds or as 6h; renewed shortly before",
         ),
         Option(
             "disruptive_types",
             multiple=True,
             metavar="TYPE[,TYPE]",
-            help="event types that count (default: the provider's reboot/stop/redeploy types)",
+            help="event types that count; none means the provider's reboot/stop/redeploy types",
         ),
         Option(
             "disruptive_statuses",
             multiple=True,
             metavar="STATUS[,STATUS]",
-            help="statuses that mean pending (default: Inquiring,Scheduled,Executing and peers)",
+            help="statuses that mean pending; none means Inquiring,Scheduled,Executing or peers",
         ),
         Option(
             "write_host_event_log",
