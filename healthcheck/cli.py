@@ -301,6 +301,78 @@ def cmd_npd_config(argv: list[str]) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------ host-event-log
+
+
+def cmd_host_event_log(argv: list[str]) -> int:
+    """``healthcheck host-event-log``: append new cloud maintenance events to host_event.log."""
+    from healthcheck.node.metadata.hostlog import DEFAULT_LOG_PATH
+    from healthcheck.state import DEFAULT_STATE_DIR
+
+    parser = Parser(
+        prog=f"{PROG} host-event-log",
+        description="Append new cloud maintenance events to host_event.log in the format of "
+        "Alibaba's cloud-assistant plug-in (for a systemd timer).",
+    )
+    parser.add_argument(
+        "--provider",
+        choices=("auto", "alibaba", "aws", "azure", "gcp"),
+        default="auto",
+        help="cloud provider; auto reads DMI (default: auto)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        metavar="URL",
+        help="metadata server base URL (default: the provider's own address)",
+    )
+    parser.add_argument("--dmi-root", default="/sys/class/dmi/id", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--state-dir",
+        default=DEFAULT_STATE_DIR,
+        help=f"token and written-events record (default: {DEFAULT_STATE_DIR})",
+    )
+    parser.add_argument(
+        "--log-path",
+        default=DEFAULT_LOG_PATH,
+        help=f"the log to append to (default: {DEFAULT_LOG_PATH})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_duration,
+        default=5.0,
+        help="deadline for reading the metadata server (default: 5s)",
+    )
+    parser.add_argument(
+        "--token-ttl",
+        type=_non_negative_int,
+        default=21600,
+        help="seconds requested for Alibaba/AWS tokens (default: 21600)",
+    )
+    args = parser.parse_args(argv)
+    if args.endpoint is not None and not args.endpoint.startswith("http://"):
+        raise UsageError(f'{PROG} host-event-log: --endpoint "{args.endpoint}": use http://')
+    if not 1 <= args.token_ttl <= 21600:
+        raise UsageError(f"{PROG} host-event-log: --token-ttl must be between 1 and 21600")
+    from healthcheck.node.metadata.hostlog import write_events_from
+
+    try:
+        written = write_events_from(
+            args.provider,
+            args.endpoint,
+            args.timeout,
+            args.state_dir,
+            args.token_ttl,
+            args.log_path,
+            args.dmi_root,
+        )
+    except (LookupError, OSError) as exc:
+        print(f"{PROG} host-event-log: {exc}", file=sys.stderr)
+        return int(Status.UNKNOWN)
+    print(f"{written} new event line(s) in {args.log_path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------- main
 
 COMMANDS = {
@@ -308,6 +380,7 @@ COMMANDS = {
     "list": (cmd_list, "list installed checkers and broken plugins"),
     "status": (cmd_status, "run every applicable checker once and print a table"),
     "npd-config": (cmd_npd_config, "write NPD custom-plugin-monitor configs"),
+    "host-event-log": (cmd_host_event_log, "append cloud maintenance events to host_event.log"),
 }
 
 
