@@ -301,6 +301,37 @@ def cmd_npd_config(argv: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- agent
+
+
+def cmd_agent(argv: list[str]) -> int:
+    """``healthcheck agent --config FILE [--once] [--kubeconfig PATH] [--node-name NAME]``."""
+    parser = Parser(
+        prog=f"{PROG} agent",
+        description="Run checkers on a schedule and report NodeConditions and Events.",
+    )
+    parser.add_argument("--config", required=True, metavar="FILE", help="agent YAML config")
+    parser.add_argument("--once", action="store_true", help="run every check once, report, exit")
+    parser.add_argument("--kubeconfig", metavar="PATH", help="default: the in-cluster config")
+    parser.add_argument("--node-name", metavar="NAME", help="default: $NODE_NAME, then hostname")
+    parser.add_argument("--dry-run", action="store_true", help="print API writes, send nothing")
+    parser.add_argument("--check-config", action="store_true", help="validate FILE and exit")
+    args = parser.parse_args(argv)
+    from healthcheck.agent.main import AgentUsageError, run
+
+    try:
+        return run(
+            args.config,
+            once=args.once,
+            kubeconfig=args.kubeconfig,
+            node=args.node_name,
+            dry_run=args.dry_run,
+            check_config=args.check_config,
+        )
+    except AgentUsageError as exc:
+        raise UsageError(f"{PROG} agent: {exc}") from None
+
+
 # ----------------------------------------------------------------------------------------- main
 
 COMMANDS = {
@@ -308,6 +339,7 @@ COMMANDS = {
     "list": (cmd_list, "list installed checkers and broken plugins"),
     "status": (cmd_status, "run every applicable checker once and print a table"),
     "npd-config": (cmd_npd_config, "write NPD custom-plugin-monitor configs"),
+    "agent": (cmd_agent, "schedule checkers and report NodeConditions, Events and metrics"),
 }
 
 
