@@ -128,7 +128,7 @@ class ApiServerDouble:
             }
 
     def inject(self, *faults) -> None:
-        """Queue faults for the next requests: ``(code,)``, ``(429, retry_after)``, ``("hang",)``."""
+        """Queue faults for the next requests: ``(code,)``, ``(429, secs)``, ``("hang",)``."""
         with self.lock:
             self.faults.extend(faults)
 
@@ -203,8 +203,9 @@ class ApiServerDouble:
             if content_type != STRATEGIC:
                 return 415, status_body(
                     415,
-                    f"the body of the request was in an unknown format - accepted media types include: {STRATEGIC}",
-                )  # noqa: E501
+                    "the body of the request was in an unknown format - "
+                    f"accepted media types include: {STRATEGIC}",
+                )
             if node is None:
                 return 404, status_body(404, f'nodes "{parts[3]}" not found')
             if not isinstance(body, dict):

@@ -72,7 +72,6 @@ class KubeApi:
 
     def _call(self, what: str, method, *args, **kwargs) -> dict:
         import urllib3
-
         from kubernetes.client.exceptions import ApiException
 
         try:

@@ -81,7 +81,7 @@ class Reporter:
         self.batch_window = batch_window
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._log = log or (lambda message: None)
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()

@@ -80,7 +80,7 @@ class Scheduler:
     def __init__(self, specs, on_report, *, rng=None, log=None) -> None:
         self._specs = list(specs)
         self._on_report = on_report
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._log = log
         self._busy: set[str] = set()
         self._lock = threading.Lock()
