@@ -53,9 +53,10 @@ def status_body(code: int, message: str, reason: str | None = None) -> dict:
 
 
 class Request:
-    __slots__ = ("at", "body", "content_type", "method", "path")
+    __slots__ = ("at", "body", "content_type", "method", "path", "wall")
 
     def __init__(self, method, path, content_type, body, at) -> None:
+        self.wall = time.time()
         self.method = method
         self.path = path
         self.content_type = content_type
