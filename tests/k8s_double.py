@@ -21,6 +21,7 @@ Every request is recorded with its arrival time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -77,6 +78,7 @@ class ApiServerDouble:
         self.faults: list[tuple] = []
         self.lock = threading.Lock()
         self.release = threading.Event()
+        self.connections: set = set()
         self._version = 1
         self._server = None
         self.port = port
@@ -91,6 +93,16 @@ class ApiServerDouble:
 
             def log_message(self, format, *args) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with double.lock:
+                    double.connections.add(self.connection)
+
+            def finish(self) -> None:
+                with double.lock:
+                    double.connections.discard(self.connection)
+                super().finish()
 
             def _handle(self) -> None:
                 double._dispatch(self)
@@ -107,9 +119,15 @@ class ApiServerDouble:
         return f"http://127.0.0.1:{self.port}"
 
     def go_down(self) -> None:
-        """Stop listening: the agent sees connection refused."""
+        """Stop listening and drop kept-alive connections: the agent sees connection refused."""
+        import socket
+
         self._server.shutdown()
         self._server.server_close()
+        with self.lock:
+            for conn in list(self.connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
 
     def come_back(self) -> None:
         self._start()
