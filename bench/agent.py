@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from k8s_double import ApiServerDouble, write_kubeconfig  # noqa: E402
+from k8s_double import ApiServerDouble, write_kubeconfig
 
 BIN = Path(sys.executable).parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -86,7 +86,7 @@ def run_rest(tmp: Path, duration: float, settle: float) -> dict:
 
 
 def run_baseline(duration: float) -> dict:
-    code = "import kubernetes.client, prometheus_client, yaml, time; time.sleep(%r)" % duration
+    code = f"import kubernetes.client, prometheus_client, yaml, time; time.sleep({duration!r})"
     proc = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(max(0.5, duration - 0.5))
     cpu, hwm = proc_usage(proc.pid)

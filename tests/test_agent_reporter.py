@@ -46,10 +46,10 @@ def double():
 
 @pytest.fixture
 def make(double, tmp_path):
-    def build(specs=(spec(),), timeout=5.0, **kw):
+    def build(specs=None, timeout=5.0, **kw):
         api = KubeApi(load_client_config(write_kubeconfig(tmp_path / "kc", double.url)), timeout)
         clock = FakeClock()
-        table = ConditionTable(list(specs), clock)
+        table = ConditionTable(list(specs or [spec()]), clock)
         correlator = EventCorrelator(NODE, "default", "healthcheck-agent", clock)
         kw.setdefault("rng", random.Random(1))
         reporter = Reporter(api, NODE, table, correlator, clock, heartbeat=300, **kw)
@@ -222,7 +222,7 @@ def test_hanging_server_times_out_and_is_retried(double, make):
 
 
 def test_event_queue_is_bounded_dropping_the_oldest(double, make):
-    reporter, table, clock = make(max_events=3)
+    reporter, _table, _clock = make(max_events=3)
     double.go_down()
     reporter.record([Event("Warning", f"R{i}", "x") for i in range(5)])
     assert reporter.pending_events() == 3 and reporter.events_dropped == 2
@@ -232,7 +232,7 @@ def test_event_queue_is_bounded_dropping_the_oldest(double, make):
 
 
 def test_identical_events_patch_count_and_recreate_after_404(double, make):
-    reporter, table, clock = make()
+    reporter, _table, clock = make()
     reporter.step()
     reporter.record([Event("Warning", "R", "same")])
     reporter.step()
@@ -241,7 +241,7 @@ def test_identical_events_patch_count_and_recreate_after_404(double, make):
     reporter.step()
     (event,) = double.events.values()
     assert event["count"] == 2
-    patch = [r for r in double.requests if r.method == "PATCH" and "/events/" in r.path][0]
+    patch = next(r for r in double.requests if r.method == "PATCH" and "/events/" in r.path)
     assert patch.content_type == STRATEGIC_MERGE
     assert set(json.loads(patch.body)) == {"count", "lastTimestamp", "message"}
     double.events.clear()  # expired on the server
@@ -252,7 +252,7 @@ def test_identical_events_patch_count_and_recreate_after_404(double, make):
 
 
 def test_event_rejected_by_the_server_is_dropped_not_retried_forever(double, make):
-    reporter, table, clock = make()
+    reporter, _table, _clock = make()
     reporter.step()
     reporter.record([Event("Warning", "R", "x"), Event("Warning", "S", "y")])
     double.inject((422,))
@@ -263,7 +263,7 @@ def test_event_rejected_by_the_server_is_dropped_not_retried_forever(double, mak
 
 def test_missing_node_is_retried_and_nothing_is_patched(double, make):
     double.nodes.clear()
-    reporter, table, clock = make()
+    reporter, table, _clock = make()
     table.apply(spec(), Status.PROBLEM, "down")
     reporter.changed()
     reporter.step()

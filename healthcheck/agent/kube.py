@@ -76,7 +76,6 @@ class KubeApi:
 
     def _call(self, what: str, method: str, path: str, body=None, content_type=None) -> dict:
         import urllib3
-
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}
