@@ -70,6 +70,7 @@ class Agent:
             namespace=config.namespace,
             log=log,
         )
+        self._lock = threading.Lock()  # results arrive from many check threads at once
         self.metrics = None
         if with_metrics:
             from healthcheck.agent.metrics import Metrics
@@ -79,6 +80,10 @@ class Agent:
 
     def on_report(self, report) -> None:
         """One check's result: state machine, events, metrics, and a nudge to the reporter."""
+        with self._lock:
+            self._handle(report)
+
+    def _handle(self, report) -> None:
         from healthcheck.agent.conditions import temporary_events
 
         spec, result = report.spec, report.result
