@@ -66,7 +66,9 @@ def run_rest(tmp: Path, duration: float, settle: float) -> dict:
     argv += ["--kubeconfig", kubeconfig, "--node-name", "bench-node"]
     started = time.monotonic()
     agent = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
-    time.sleep(duration)
+    time.sleep(settle)
+    cpu_settled, hwm_settled = proc_usage(agent.pid)
+    time.sleep(max(0.0, duration - settle))
     cpu, hwm = proc_usage(agent.pid)
     agent.terminate()
     agent.wait(10)
@@ -79,6 +81,11 @@ def run_rest(tmp: Path, duration: float, settle: float) -> dict:
         "peak_rss_mib": round(hwm / 1024, 1),
         "cpu_seconds": round(cpu, 2),
         "cpu_share_of_one_core_pct": round(100 * cpu / duration, 3),
+        "peak_rss_mib_after_start": round(hwm_settled / 1024, 1),
+        "cpu_seconds_start": round(cpu_settled, 2),
+        "cpu_share_after_start_pct": round(
+            100 * (cpu - cpu_settled) / max(1e-9, duration - settle), 3
+        ),
         "api_writes_total": len(all_writes),
         "api_writes_after_settle": len(writes),
         "api_writes_after_settle_detail": [f"{r.method} {r.path}" for r in writes],
