@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from healthcheck import Status
 from healthcheck.agent.clock import FakeClock
@@ -188,3 +190,32 @@ def test_problem_metrics_follow_npd():
     # the reason previously recorded for the type is zeroed: at most one reason per type is 1
     assert 'problem_gauge{reason="KubeletUnhealthy",type="KubeletUnhealthy"} 0.0' in text
     assert 'problem_gauge{reason="KubeletIsHealthy",type="KubeletUnhealthy"} 0.0' in text
+
+
+RESULTS = st.lists(
+    st.tuples(st.sampled_from(list(Status)), st.sampled_from(["a", "b", "c"])), max_size=30
+)
+
+
+@given(RESULTS)
+def test_any_sequence_keeps_npd_invariants(results):
+    clock = FakeClock()
+    table = ConditionTable([spec()], clock)
+    previous = None
+    for status, message in results:
+        clock.advance(1)
+        events = table.apply(spec(), status, message)
+        current = table.get("KubeletUnhealthy")
+        # before the first result the condition is NPD's initial False/default
+        changed = current.status != "False" if previous is None else current != previous
+        # an event exactly when the condition changed, and it describes the new condition
+        assert events == ([change_event(current)] if changed else [])
+        if current.status == "True":
+            assert current.reason == "KubeletUnhealthy"
+        else:
+            assert current.reason == "KubeletIsHealthy"
+        if current.status == "False":
+            assert current.message == DEFAULT_MESSAGE
+        if changed:
+            assert current.transition == clock.time()
+        previous = current
