@@ -142,6 +142,9 @@ def test_shipped_config_covers_every_builtin_checker(run_cli, catalog):
         ("checks:\n  - checker: conntrack\n    interval: soon\n", "checks[0].interval"),
         ("checks:\n  - checker: kubelett\n", "unknown checker 'kubelett'"),
         ("foo: 1\n", "foo: unknown key"),
+        ("checks: []\nchecks: []\n", "line 2: key 'checks' given twice"),
+        ("checks:\n  - checker: conntrack\n    checker: conntrack\n", "given twice"),
+        ("checks: !!python/object:os.system x\n", "agent.yaml: line 1"),
     ],
 )
 def test_cli_bad_config_is_one_line_exit_2(run_cli, tmp_path, text, expect):

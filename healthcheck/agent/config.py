@@ -315,6 +315,25 @@ def parse_config(data, catalog) -> AgentConfig:
     )
 
 
+def _strict_loader():
+    """PyYAML's SafeLoader, except that a key given twice is an error, not "last one wins"."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if isinstance(key, str) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} given twice", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
 def load_config(path: str, catalog) -> AgentConfig:
     """Read, decode and validate the YAML file at ``path``."""
     import yaml
@@ -327,7 +346,7 @@ def load_config(path: str, catalog) -> AgentConfig:
     if len(text) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
