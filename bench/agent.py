@@ -1,6 +1,7 @@
 """The agent's cost on the node and on the API server (issue 6's figures), against the API double.
 
-Phase 1 ("rest"): ``healthcheck agent`` with every installed checker at its default interval
+Phase 1 ("rest"): ``healthcheck agent`` with every installed checker at its default interval,
+one permanent NPD-style plugin (``/bin/true`` every 30s, so there is a condition to heartbeat)
 and the default 5m heartbeat, for ``--duration`` seconds. Prints the agent's peak RSS
 (VmHWM), its CPU time as a share of one core, and the API writes after the start-up burst
 (the first ``--settle`` seconds), which at rest should be heartbeats only.
@@ -46,22 +47,33 @@ def proc_usage(pid: int) -> tuple[float, int]:
     return cpu, hwm
 
 
-def all_checkers_config(path: Path) -> list[str]:
+def all_checkers_config(path: Path, with_plugin: bool) -> list[str]:
     from healthcheck import host
 
     names = sorted(host.discover().checkers)
     lines = ["metrics: 127.0.0.1:0", "server: 127.0.0.1:0", "checks:"]
     lines += [f"  - checker: {name}" for name in names]
+    if with_plugin:
+        # A permanent condition, so that the heartbeat is exercised even when every installed
+        # checker is temporary; /bin/true at NPD's default 30s interval.
+        lines += [
+            "  - path: /bin/true",
+            "    type: permanent",
+            "    condition: BenchProblem",
+            "    reason: BenchBad",
+            "    healthyReason: BenchOK",
+        ]
+        names.append("/bin/true (permanent plugin)")
     path.write_text("\n".join(lines) + "\n")
     return names
 
 
-def run_rest(tmp: Path, duration: float, settle: float) -> dict:
+def run_rest(tmp: Path, duration: float, settle: float, with_plugin: bool) -> dict:
     double = ApiServerDouble()
     double.add_node("bench-node")
     kubeconfig = write_kubeconfig(tmp / "kubeconfig", double.url)
     config = tmp / "rest.yaml"
-    names = all_checkers_config(config)
+    names = all_checkers_config(config, with_plugin)
     argv = [str(BIN / "healthcheck"), "agent", "--config", str(config)]
     argv += ["--kubeconfig", kubeconfig, "--node-name", "bench-node"]
     started = time.monotonic()
@@ -179,6 +191,9 @@ def main() -> None:
     parser.add_argument("--flips", type=int, default=10)
     parser.add_argument("--flip-interval", default="2s")
     parser.add_argument("--skip-rest", action="store_true")
+    parser.add_argument(
+        "--no-plugin", action="store_true", help="rest phase without the permanent /bin/true"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -187,7 +202,7 @@ def main() -> None:
             report["delay"] = run_delay(tmp_path, args.flips, args.flip_interval)
             print(json.dumps({"delay": report["delay"]}), flush=True)
         if not args.skip_rest:
-            report["rest"] = run_rest(tmp_path, args.duration, args.settle)
+            report["rest"] = run_rest(tmp_path, args.duration, args.settle, not args.no_plugin)
             report["baseline_imports_only"] = run_baseline(min(args.duration, 30.0))
             base = report["baseline_imports_only"]["peak_rss_mib"]
             report["rss_ratio_vs_imports_only"] = round(report["rest"]["peak_rss_mib"] / base, 2)
