@@ -145,3 +145,23 @@ def test_run_all_once_returns_hung_checks_as_unknown():
         ("ok", Status.OK),
         ("stuck", Status.UNKNOWN),
     ]
+
+
+def test_wait_reported_lets_runs_under_way_land_but_not_hung_ones():
+    release = threading.Event()
+    recorder = Recorder()
+    slow = make_spec("slow", lambda ctx: time.sleep(0.3) or Result.ok(), interval=60)
+    hung = make_spec("hung", lambda ctx: release.wait(10) and Result.ok(), 60, timeout=0.5)
+    scheduler = Scheduler([slow, hung], recorder)
+    scheduler.start()
+    try:
+        time.sleep(0.05)
+        scheduler.stop()
+        started = time.monotonic()
+        assert scheduler.wait_reported(3)
+        assert time.monotonic() - started < 1.5
+        assert [r.result.status for r in recorder.of("slow")] == [Status.OK]
+        assert [r.result.status for r in recorder.of("hung")] == [Status.UNKNOWN]
+        assert scheduler.busy() == {"hung"}
+    finally:
+        release.set()

@@ -156,6 +156,8 @@ def run_forever(agent: Agent, stop: threading.Event) -> int:
         pass
     shutdown_deadline = time.monotonic() + SHUTDOWN_BUDGET - 0.3
     scheduler.stop()
+    # Results of runs already under way are part of "in-flight reports": let them land first.
+    scheduler.wait_reported(max(0.0, shutdown_deadline - time.monotonic() - 1.0))
     agent.reporter.stop(0)
     flusher = threading.Thread(
         target=agent.reporter.flush, args=(shutdown_deadline,), name="flush", daemon=True

@@ -83,7 +83,9 @@ class Scheduler:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._log = log
         self._busy: set[str] = set()
+        self._unreported: set[str] = set()
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -100,6 +102,11 @@ class Scheduler:
         if self._thread is not None:
             self._thread.join(2.0)
 
+    def wait_reported(self, timeout: float) -> bool:
+        """Wait until every started run has reported (hung ones report at their timeout)."""
+        with self._lock:
+            return self._idle.wait_for(lambda: not self._unreported, timeout)
+
     def busy(self) -> set[str]:
         with self._lock:
             return set(self._busy)
@@ -110,14 +117,25 @@ class Scheduler:
                 self.skipped[spec.name] += 1
                 return False
             self._busy.add(spec.name)
+            self._unreported.add(spec.name)
             self.started[spec.name] += 1
+
+        def reported(report) -> None:
+            try:
+                self._on_report(report)
+            finally:
+                with self._lock:
+                    self._unreported.discard(spec.name)
+                    self._idle.notify_all()
 
         def work() -> None:
             try:
-                execute(spec, self._log, self._on_report)
+                execute(spec, self._log, reported)
             finally:
                 with self._lock:
                     self._busy.discard(spec.name)
+                    self._unreported.discard(spec.name)
+                    self._idle.notify_all()
 
         threading.Thread(target=work, name=f"run-{spec.name}", daemon=True).start()
         return True
