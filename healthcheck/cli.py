@@ -371,6 +371,35 @@ def cmd_host_event_log(argv: list[str]) -> int:
         return int(Status.UNKNOWN)
     print(f"{written} new event line(s) in {args.log_path}")
     return 0
+# ---------------------------------------------------------------------------------------- agent
+
+
+def cmd_agent(argv: list[str]) -> int:
+    """``healthcheck agent --config FILE [--once] [--kubeconfig PATH] [--node-name NAME]``."""
+    parser = Parser(
+        prog=f"{PROG} agent",
+        description="Run checkers on a schedule and report NodeConditions and Events.",
+    )
+    parser.add_argument("--config", required=True, metavar="FILE", help="agent YAML config")
+    parser.add_argument("--once", action="store_true", help="run every check once, report, exit")
+    parser.add_argument("--kubeconfig", metavar="PATH", help="default: the in-cluster config")
+    parser.add_argument("--node-name", metavar="NAME", help="default: $NODE_NAME, then hostname")
+    parser.add_argument("--dry-run", action="store_true", help="print API writes, send nothing")
+    parser.add_argument("--check-config", action="store_true", help="validate FILE and exit")
+    args = parser.parse_args(argv)
+    from healthcheck.agent.main import AgentUsageError, run
+
+    try:
+        return run(
+            args.config,
+            once=args.once,
+            kubeconfig=args.kubeconfig,
+            node=args.node_name,
+            dry_run=args.dry_run,
+            check_config=args.check_config,
+        )
+    except AgentUsageError as exc:
+        raise UsageError(f"{PROG} agent: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -381,6 +410,7 @@ COMMANDS = {
     "status": (cmd_status, "run every applicable checker once and print a table"),
     "npd-config": (cmd_npd_config, "write NPD custom-plugin-monitor configs"),
     "host-event-log": (cmd_host_event_log, "append cloud maintenance events to host_event.log"),
+    "agent": (cmd_agent, "schedule checkers and report NodeConditions, Events and metrics"),
 }
 
 

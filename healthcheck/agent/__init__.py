@@ -1,0 +1,11 @@
+"""The agent: schedules checkers in-process and reports NodeConditions, Events and metrics.
+
+Modules, one job each: :mod:`config` (YAML, strict validation), :mod:`scheduler` (intervals,
+jitter, no self-overlap, hung checks), :mod:`conditions` (NPD's state machine),
+:mod:`events` (client-go's event correlator), :mod:`kube` (the official client),
+:mod:`reporter` (one PATCH per change, heartbeat, backoff, bounded event queue),
+:mod:`metrics` (Prometheus), :mod:`server` (``/healthz``, ``/conditions``), :mod:`plugins`
+(NPD-style external programs) and :mod:`main` (wiring, signals, ``--once``).
+
+Nothing here is imported on the one-shot path: the CLI imports :mod:`main` lazily.
+"""

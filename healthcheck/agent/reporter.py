@@ -1,0 +1,283 @@
+"""Sends conditions and events to the API server, cheaply and without ever losing the latest state.
+
+- Fail-safe start: nothing is PATCHed before the node has been read once and its existing
+  status of our condition types adopted.
+- One strategic-merge PATCH of ``nodes/<name>/status`` carries all our known conditions. It is
+  sent ``batch_window`` after the first change (changes meanwhile ride along), so within 1 s of
+  any change; otherwise only every ``heartbeat`` seconds.
+- Failures (unreachable, timeouts, 5xx, 409, 429) keep the state and retry with capped
+  exponential backoff and full jitter, honouring Retry-After. The cap keeps the re-send within
+  10 s of the server's return.
+- Events pass client-go's correlator, then wait in a bounded queue; when it is full the oldest
+  is dropped and counted, so memory cannot grow while the server is away.
+
+:meth:`Reporter.step` does whatever is due at the clock's current time and says how long until
+the next thing is due, so tests drive it with a fake clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+
+from healthcheck.agent.clock import rfc3339
+from healthcheck.agent.kube import ApiError
+
+BATCH_WINDOW = 0.5
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 60.0
+EVENT_QUEUE = 1000
+
+
+def patch_body(conditions, now: float) -> dict:
+    """NPD's ``{"status":{"conditions":[...]}}`` with a fresh heartbeat on every condition."""
+    stamp = rfc3339(now)
+    return {
+        "status": {
+            "conditions": [
+                {
+                    "type": c.type,
+                    "status": c.status,
+                    "lastHeartbeatTime": stamp,
+                    "lastTransitionTime": rfc3339(c.transition),
+                    "reason": c.reason,
+                    "message": c.message,
+                }
+                for c in conditions
+            ]
+        }
+    }
+
+
+class Reporter:
+    """Owns all API traffic of the agent; one thread calls :meth:`step` (or :meth:`run`)."""
+
+    def __init__(
+        self,
+        api,
+        node: str,
+        table,
+        correlator,
+        clock,
+        *,
+        heartbeat: float = 300.0,
+        namespace: str = "default",
+        batch_window: float = BATCH_WINDOW,
+        backoff_base: float = BACKOFF_BASE,
+        backoff_cap: float = BACKOFF_CAP,
+        max_events: int = EVENT_QUEUE,
+        rng=None,
+        log=None,
+    ) -> None:
+        self.api = api
+        self.node = node
+        self.table = table
+        self.correlator = correlator
+        self.clock = clock
+        self.heartbeat = heartbeat
+        self.namespace = namespace
+        self.batch_window = batch_window
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self._log = log or (lambda message: None)
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._events: collections.deque = collections.deque()
+        self._max_events = max_events
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.adopted = False
+        self.sent_version = -1
+        self.dirty_since: float | None = None
+        self.last_sync: float | None = None
+        self.failures = 0
+        self.retry_at = 0.0
+        self.events_dropped = 0
+        self.patches_sent = 0
+        self.events_sent = 0
+        self.last_error = ""
+
+    # ------------------------------------------------------------------ inputs (any thread)
+
+    def changed(self) -> None:
+        """A condition changed: send within the batch window."""
+        with self._lock:
+            if self.dirty_since is None:
+                self.dirty_since = self.clock.monotonic()
+        self._wake.set()
+
+    def record(self, events) -> None:
+        """Correlate and queue events; drop the oldest (and count it) when the queue is full."""
+        with self._lock:
+            for event in events:
+                action = self.correlator.correlate(event.type, event.reason, event.message)
+                if action is None:
+                    continue
+                if len(self._events) >= self._max_events:
+                    self._events.popleft()
+                    self.events_dropped += 1
+                self._events.append(action)
+        self._wake.set()
+
+    def pending_events(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    # --------------------------------------------------------------------------- the work
+
+    def _backoff(self, error: ApiError) -> None:
+        self.failures += 1
+        self.last_error = str(error)
+        delay = min(self.backoff_cap, self.backoff_base * 2 ** (self.failures - 1))
+        delay = self._rng.uniform(delay / 2, delay)
+        if error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, RETRY_AFTER_CAP))
+        self.retry_at = self.clock.monotonic() + delay
+        self._log(f"{error}; retrying in {delay:.1f}s")
+
+    def _conditions_due(self, now: float) -> bool:
+        version, conditions = self.table.snapshot()
+        if not conditions:
+            return False
+        if version != self.sent_version:
+            with self._lock:
+                if self.dirty_since is None:
+                    self.dirty_since = now
+                since = self.dirty_since
+            return self.failures > 0 or now - since >= self.batch_window
+        return self.last_sync is None or now - self.last_sync >= self.heartbeat
+
+    def _adopt(self) -> None:
+        node = self.api.get_node(self.node)
+        metadata = node.get("metadata") if isinstance(node.get("metadata"), dict) else {}
+        uid = metadata.get("uid")
+        if isinstance(uid, str) and uid:
+            with self._lock:
+                self.correlator.node_uid = uid
+        status = node.get("status") if isinstance(node.get("status"), dict) else {}
+        adopted = self.table.adopt(status.get("conditions"))
+        if adopted:
+            self._log(f"adopted the node's existing {', '.join(adopted)}")
+        self.adopted = True
+
+    def _send_conditions(self, now: float) -> None:
+        with self._lock:
+            self.dirty_since = None
+        version, conditions = self.table.snapshot()
+        self.api.patch_node_status(self.node, patch_body(conditions, self.clock.time()))
+        self.sent_version = version
+        self.last_sync = now
+        self.patches_sent += 1
+
+    def _send_events(self) -> None:
+        while True:
+            with self._lock:
+                if not self._events:
+                    return
+                action = self._events[0]
+            try:
+                if action.verb == "patch":
+                    try:
+                        self.api.patch_event(self.namespace, action.name, action.patch)
+                    except ApiError as exc:
+                        if exc.status != 404:
+                            raise
+                        # client-go: the event expired or was deleted, so create it afresh
+                        self.api.create_event(self.namespace, action.body)
+                else:
+                    self.api.create_event(self.namespace, action.body)
+                self.events_sent += 1
+            except ApiError as exc:
+                if exc.status in (400, 403, 404, 409, 422):
+                    # The server will never accept this one (409 on create: it exists already).
+                    self._log(f"event {action.name} rejected: {exc}")
+                else:
+                    raise
+            with self._lock:
+                if self._events and self._events[0] is action:
+                    self._events.popleft()
+
+    def sync(self, force: bool = False) -> bool:
+        """Do what is due now (send the conditions regardless, with ``force``).
+
+        Returns ``False`` after a failure, which schedules the retry. Calls are serialised, so
+        a shutdown flush waits for a request already in flight instead of racing it.
+        """
+        with self._sync_lock:
+            now = self.clock.monotonic()
+            try:
+                if not self.adopted:
+                    self._adopt()
+                if (force or self._conditions_due(now)) and self.table.snapshot()[1]:
+                    self._send_conditions(now)
+                self._send_events()
+            except ApiError as exc:
+                self._backoff(exc)
+                return False
+            self.failures = 0
+            self.retry_at = 0.0
+            return True
+
+    def step(self) -> float:
+        """Do what is due; return the seconds until something will next be due."""
+        now = self.clock.monotonic()
+        if now < self.retry_at:
+            return self.retry_at - now
+        self.sync()
+        return self._next_due()
+
+    def _next_due(self) -> float:
+        now = self.clock.monotonic()
+        if self.failures:
+            return max(0.0, self.retry_at - now)
+        version, conditions = self.table.snapshot()
+        if not conditions:
+            return self.heartbeat
+        if version != self.sent_version:
+            with self._lock:
+                since = self.dirty_since if self.dirty_since is not None else now
+            return max(0.0, since + self.batch_window - now)
+        return max(0.0, (self.last_sync or now) + self.heartbeat - now)
+
+    # ------------------------------------------------------------------------ the thread
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            wait = self.step()
+            self._wake.wait(max(0.0, wait))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="reporter", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def flush(self, deadline: float, poll: float = 0.2) -> bool:
+        """Send everything pending (ignoring batching and backoff) until done or ``deadline``.
+
+        ``deadline`` is on the real monotonic clock: it bounds a shutdown, not a schedule.
+        """
+        import time
+
+        while True:
+            version, conditions = self.table.snapshot()
+            if (
+                self.adopted
+                and (not conditions or version == self.sent_version)
+                and not self.pending_events()
+            ):
+                return True
+            if self.sync(force=version != self.sent_version):
+                continue
+            if time.monotonic() + poll >= deadline:
+                return False
+            time.sleep(poll)

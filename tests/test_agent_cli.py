@@ -1,0 +1,228 @@
+"""``healthcheck agent`` as a real process against the API server double (a loopback HTTP
+server standing in for the API server, which cannot run here)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from .k8s_double import ApiServerDouble, write_kubeconfig
+
+NODE = "node-1"
+FLIP = """#!/bin/sh
+if [ -e "{flag}" ]; then echo "$(date +%s.%N) bad" >> "{log}"; echo "flag is set"; exit 1; fi
+echo "$(date +%s.%N) ok" >> "{log}"
+echo "all good"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def double():
+    server = ApiServerDouble()
+    server.add_node(NODE)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def setup(double, tmp_path):
+    flag, log = tmp_path / "flag", tmp_path / "runs.log"
+    script = tmp_path / "flip.sh"
+    script.write_text(FLIP.format(flag=flag, log=log))
+    script.chmod(0o755)
+    ok = tmp_path / "ok.sh"
+    ok.write_text("#!/bin/sh\necho fine\n")
+    ok.chmod(0o755)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", double.url)
+    metrics, server = free_port(), free_port()
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        f"metrics: 127.0.0.1:{metrics}\nserver: 127.0.0.1:{server}\n"
+        "checks:\n"
+        f"  - path: {script}\n    name: flip\n    type: permanent\n    condition: FlipProblem\n"
+        "    reason: FlipBad\n    healthyReason: FlipOK\n    healthyMessage: flip is fine\n"
+        "    interval: 200ms\n"
+        f"  - path: {ok}\n    type: temporary\n    reason: NeverSeen\n"
+    )
+    return {
+        "config": str(config),
+        "kubeconfig": kubeconfig,
+        "flag": flag,
+        "log": log,
+        "metrics": metrics,
+        "server": server,
+        "tmp": tmp_path,
+    }
+
+
+def agent_argv(bin_path, setup, *extra):
+    return [
+        bin_path("healthcheck"),
+        "agent",
+        "--config",
+        setup["config"],
+        "--kubeconfig",
+        setup["kubeconfig"],
+        "--node-name",
+        NODE,
+        *extra,
+    ]
+
+
+def test_once_reports_and_exits_with_the_worst_status(run_cli, double, setup):
+    setup["flag"].touch()
+    proc = run_cli(
+        "agent",
+        "--config",
+        setup["config"],
+        "--kubeconfig",
+        setup["kubeconfig"],
+        "--once",
+        env={"NODE_NAME": NODE},
+    )
+    assert proc.returncode == 1, proc.stderr
+    cond = double.conditions(NODE)["FlipProblem"]
+    assert (cond["status"], cond["reason"], cond["message"]) == ("True", "FlipBad", "flag is set")
+    (event,) = double.events.values()
+    assert event["message"] == (
+        'Node condition FlipProblem is now: True, reason: FlipBad, message: "flag is set"'
+    )
+    setup["flag"].unlink()
+    proc = run_cli(
+        "agent",
+        "--config",
+        setup["config"],
+        "--kubeconfig",
+        setup["kubeconfig"],
+        "--once",
+        "--node-name",
+        NODE,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert double.conditions(NODE)["FlipProblem"]["status"] == "False"
+    assert len(double.writes()) == 4  # two PATCHes, two events: nothing else
+
+
+def test_once_with_unreachable_server_exits_unknown_with_one_line(run_cli, double, setup):
+    double.go_down()
+    started = time.monotonic()
+    proc = run_cli(
+        "agent",
+        "--config",
+        setup["config"],
+        "--kubeconfig",
+        setup["kubeconfig"],
+        "--once",
+        "--node-name",
+        NODE,
+    )
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 2
+    assert "could not report" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_dry_run_prints_patch_and_events_and_sends_nothing(run_cli, double, setup):
+    setup["flag"].touch()
+    proc = run_cli("agent", "--config", setup["config"], "--once", "--dry-run", "--node-name", NODE)
+    assert proc.returncode == 1
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    verbs = sorted((r["verb"], r["path"]) for r in records)
+    assert verbs == [
+        ("PATCH", f"/api/v1/nodes/{NODE}/status"),
+        ("POST", "/api/v1/namespaces/default/events"),
+    ]
+    patch = next(r for r in records if r["verb"] == "PATCH")
+    assert patch["body"]["status"]["conditions"][0]["status"] == "True"
+    assert double.requests == []
+
+
+def get(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+        return resp.read().decode()
+
+
+def test_long_running_agent_endpoints_and_sigterm_flushes_the_last_change(bin_path, double, setup):
+    agent = subprocess.Popen(agent_argv(bin_path, setup), stderr=subprocess.PIPE, text=True)
+    try:
+        assert double.wait_for(lambda d: d.nodes[NODE]["status"]["conditions"], 10)
+        assert get(setup["server"], "/healthz") == "ok"
+        conditions = json.loads(get(setup["server"], "/conditions"))
+        assert [(c["type"], c["status"]) for c in conditions] == [("FlipProblem", "False")]
+        metrics = get(setup["metrics"], "/metrics")
+        assert 'problem_gauge{reason="FlipOK",type="FlipProblem"} 0.0' in metrics
+        assert 'problem_counter{reason="NeverSeen"} 0.0' in metrics
+        assert 'healthcheck_check_status{check="flip"} 0.0' in metrics
+        assert 'healthcheck_check_duration_seconds_count{check="flip"}' in metrics
+        # A change, then SIGTERM before the batch window has passed: it must still be sent.
+        setup["flag"].touch()
+        deadline = time.monotonic() + 5
+        while "bad" not in setup["log"].read_text() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        agent.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert agent.wait(6) == 0
+        assert time.monotonic() - started < 5
+        assert double.conditions(NODE)["FlipProblem"]["status"] == "True"
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+
+
+def test_sigterm_with_a_hanging_server_still_exits_0_within_5s(bin_path, double, setup):
+    agent = subprocess.Popen(agent_argv(bin_path, setup), stderr=subprocess.DEVNULL)
+    try:
+        assert double.wait_for(lambda d: d.nodes[NODE]["status"]["conditions"], 10)
+        double.inject(*[("hang", 30)] * 50)
+        setup["flag"].touch()
+        time.sleep(1.0)
+        agent.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        assert agent.wait(6) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        double.release.set()
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
+
+
+def test_metrics_port_in_use_is_one_line_exit_2(run_cli, setup):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", setup["metrics"]))
+        sock.listen()
+        proc = run_cli(
+            "agent", "--config", setup["config"], "--dry-run", "--node-name", NODE, timeout=20
+        )
+    assert proc.returncode == 2
+    assert f"metrics address 127.0.0.1:{setup['metrics']}: cannot listen" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_agent_is_not_imported_by_the_one_shot_path():
+    code = (
+        "import sys; from healthcheck import cli; cli.main(['check', 'conntrack']); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('kubernetes', 'prometheus_client', 'yaml') or m.startswith('healthcheck.agent')]; "
+        "print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
