@@ -76,7 +76,7 @@ def one_shot(emu: MetadataEmulator, script: str, runs: int, state_dir: str) -> d
     base_t, subj_t, codes = [], [], set()
     for _ in range(runs):
         base_t.append(timed_run(baseline)[0])
-        elapsed, _, code = timed_run(subject)
+        elapsed, code = timed_run(subject)
         subj_t.append(elapsed)
         codes.add(code)
     return {
