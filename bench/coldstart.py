@@ -49,17 +49,28 @@ def peak_rss_kib(script_argv: list[str]) -> int:
     return int(proc.stderr.rsplit("VMHWM ", 1)[1].split()[0])
 
 
-def measure(baseline: list[str], subject: list[str], runs: int) -> dict:
-    """Interleaved timings of ``baseline`` and ``subject``; ``subject[1:]`` is a Python script."""
-    for _ in range(3):  # warm the page cache for both
+def warm_up(baseline: list[str], subject: list[str], rounds: int = 3) -> None:
+    """Fill the page cache (and any caches the subject keeps) before measuring."""
+    for _ in range(rounds):
         timed_run(baseline)
         timed_run(subject)
+
+
+def interleaved(baseline: list[str], subject: list[str], runs: int):
+    """``runs`` alternating runs of each: baseline times, subject times, subject exit codes."""
     base_t, subj_t, codes = [], [], set()
     for _ in range(runs):
         base_t.append(timed_run(baseline)[0])
         elapsed, code = timed_run(subject)
         subj_t.append(elapsed)
         codes.add(code)
+    return base_t, subj_t, codes
+
+
+def measure(baseline: list[str], subject: list[str], runs: int) -> dict:
+    """Interleaved timings of ``baseline`` and ``subject``; ``subject[1:]`` is a Python script."""
+    warm_up(baseline, subject)
+    base_t, subj_t, codes = interleaved(baseline, subject, runs)
     return {
         "baseline_ms": statistics.median(base_t) * 1000,
         "subject_ms": statistics.median(subj_t) * 1000,

@@ -22,7 +22,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
 
-from coldstart import timed_run  # noqa: E402
+from coldstart import interleaved, warm_up  # noqa: E402
 from metadata_emulator import MetadataEmulator  # noqa: E402
 
 EVENTS = {
@@ -68,17 +68,10 @@ def one_shot(emu: MetadataEmulator, script: str, runs: int, state_dir: str) -> d
         state_dir,
     ]
     baseline = [sys.executable, "-c", "pass"]
-    for _ in range(3):  # warm the page cache; the first run also fetches and caches the token
-        timed_run(baseline)
-        timed_run(subject)
+    warm_up(baseline, subject)  # the first run also fetches and caches the token
     before = emu.requests()
     puts_before = emu.requests("PUT")
-    base_t, subj_t, codes = [], [], set()
-    for _ in range(runs):
-        base_t.append(timed_run(baseline)[0])
-        elapsed, code = timed_run(subject)
-        subj_t.append(elapsed)
-        codes.add(code)
+    base_t, subj_t, codes = interleaved(baseline, subject, runs)
     return {
         "baseline_ms": statistics.median(base_t) * 1000,
         "subject_ms": statistics.median(subj_t) * 1000,
