@@ -95,3 +95,14 @@ def make_journal(tmp_path):
         return str(target)
 
     return make
+
+
+@pytest.fixture
+def double():
+    """The Kubernetes API server double (tests/k8s_double.py) with one node, ``node-1``."""
+    from k8s_double import ApiServerDouble
+
+    server = ApiServerDouble()
+    server.add_node("node-1")
+    yield server
+    server.close()

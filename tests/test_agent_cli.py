@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from .k8s_double import ApiServerDouble, write_kubeconfig
+from .k8s_double import write_kubeconfig
 
 NODE = "node-1"
 FLIP = """#!/bin/sh
@@ -27,14 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture
-def double():
-    server = ApiServerDouble()
-    server.add_node(NODE)
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from healthcheck.agent.events import EventCorrelator
 from healthcheck.agent.kube import STRATEGIC_MERGE, KubeApi, load_client_config
 from healthcheck.agent.reporter import Reporter
 
-from .k8s_double import ApiServerDouble, write_kubeconfig
+from .k8s_double import write_kubeconfig
 
 NODE = "node-1"
 
@@ -34,14 +34,6 @@ def spec(condition="KubeletUnhealthy", reason="KubeletUnhealthy"):
         healthy_reason=condition + "Healthy",
         healthy_message="fine",
     )
-
-
-@pytest.fixture
-def double():
-    server = ApiServerDouble()
-    server.add_node(NODE)
-    yield server
-    server.close()
 
 
 @pytest.fixture
