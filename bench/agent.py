@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from k8s_double import ApiServerDouble, write_kubeconfig
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -48,23 +49,27 @@ def proc_usage(pid: int) -> tuple[float, int]:
 
 
 def all_checkers_config(path: Path, with_plugin: bool) -> list[str]:
-    from healthcheck import host
+    """The shipped config/agent.yaml (a stanza for every built-in checker), on free ports."""
+    import yaml
 
-    names = sorted(host.discover().checkers)
-    lines = ["metrics: 127.0.0.1:0", "server: 127.0.0.1:0", "checks:"]
-    lines += [f"  - checker: {name}" for name in names]
+    config = yaml.safe_load((REPO / "config" / "agent.yaml").read_text())
+    config["metrics"] = "127.0.0.1:0"
+    config["server"] = "127.0.0.1:0"
+    names = [c.get("name", c.get("checker")) for c in config["checks"]]
     if with_plugin:
         # A permanent condition, so that the heartbeat is exercised even when every installed
         # checker is temporary; /bin/true at NPD's default 30s interval.
-        lines += [
-            "  - path: /bin/true",
-            "    type: permanent",
-            "    condition: BenchProblem",
-            "    reason: BenchBad",
-            "    healthyReason: BenchOK",
-        ]
+        config["checks"].append(
+            {
+                "path": "/bin/true",
+                "type": "permanent",
+                "condition": "BenchProblem",
+                "reason": "BenchBad",
+                "healthyReason": "BenchOK",
+            }
+        )
         names.append("/bin/true (permanent plugin)")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(yaml.safe_dump(config))
     return names
 
 
@@ -77,13 +82,21 @@ def run_rest(tmp: Path, duration: float, settle: float, with_plugin: bool) -> di
     argv = [str(BIN / "healthcheck"), "agent", "--config", str(config)]
     argv += ["--kubeconfig", kubeconfig, "--node-name", "bench-node"]
     started = time.monotonic()
-    agent = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
+    log = open(tmp / "agent.log", "wb")  # noqa: SIM115 - closed after the agent exits
+    agent = subprocess.Popen(argv, stderr=log)
     time.sleep(settle)
+    if agent.poll() is not None:
+        log.close()
+        raise SystemExit(
+            f"the agent exited with {agent.returncode}: "
+            f"{(tmp / 'agent.log').read_text().strip()[-300:]}"
+        )
     cpu_settled, hwm_settled = proc_usage(agent.pid)
     time.sleep(max(0.0, duration - settle))
     cpu, hwm = proc_usage(agent.pid)
     agent.terminate()
     agent.wait(10)
+    log.close()
     writes = double.writes(since=started + settle)
     all_writes = double.writes()
     double.close()
@@ -174,6 +187,7 @@ def run_delay(tmp: Path, flips: int, interval: str) -> dict:
         delays.append(round(patch_at - seen, 3))
     agent.terminate()
     agent.wait(10)
+    log.close()
     double.close()
     measured = [d for d in delays if d is not None]
     return {
