@@ -29,6 +29,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _once(setup) -> list[str]:
+    """``healthcheck agent --once`` against the double, as a systemd timer would run it."""
+    return [
+        "agent",
+        "--config",
+        setup["config"],
+        "--kubeconfig",
+        setup["kubeconfig"],
+        "--once",
+        "--node-name",
+        NODE,
+    ]
+
+
 @pytest.fixture
 def setup(double, tmp_path):
     flag, log = tmp_path / "flag", tmp_path / "runs.log"
@@ -93,16 +107,7 @@ def test_once_reports_and_exits_with_the_worst_status(run_cli, double, setup):
         'Node condition FlipProblem is now: True, reason: FlipBad, message: "flag is set"'
     )
     setup["flag"].unlink()
-    proc = run_cli(
-        "agent",
-        "--config",
-        setup["config"],
-        "--kubeconfig",
-        setup["kubeconfig"],
-        "--once",
-        "--node-name",
-        NODE,
-    )
+    proc = run_cli(*_once(setup))
     assert proc.returncode == 0, proc.stderr
     assert double.conditions(NODE)["FlipProblem"]["status"] == "False"
     assert len(double.writes()) == 4  # two PATCHes, two events: nothing else
@@ -111,16 +116,7 @@ def test_once_reports_and_exits_with_the_worst_status(run_cli, double, setup):
 def test_once_with_unreachable_server_exits_unknown_with_one_line(run_cli, double, setup):
     double.go_down()
     started = time.monotonic()
-    proc = run_cli(
-        "agent",
-        "--config",
-        setup["config"],
-        "--kubeconfig",
-        setup["kubeconfig"],
-        "--once",
-        "--node-name",
-        NODE,
-    )
+    proc = run_cli(*_once(setup))
     assert time.monotonic() - started < 20
     assert proc.returncode == 2
     assert "could not report" in proc.stderr and "Traceback" not in proc.stderr
