@@ -145,29 +145,22 @@ class LogCounter:
         self.buffer = collections.deque([""] * lines, maxlen=lines) if needs_buffer else None
         self.count = 0
 
-    def push_all(self, messages, chunk: int = 4096) -> None:
-        """Push every message of an iterable; the same count as :meth:`push` one by one.
+    def push_messages(self, messages: list[bytes], chunk: int = 4096) -> None:
+        """Push journal messages as read (UTF-8 bytes, untrimmed), each trimmed as NPD does.
 
-        When both patterns can be searched in batches, messages are joined a chunk at a time and
-        searched with one RE2 call per chunk instead of one per message.
+        The same count as :meth:`push` of ``trim_space(message)`` one by one. When both patterns
+        can be searched in batches, the messages are joined a chunk at a time and searched with
+        one RE2 call per chunk instead of one per message.
         """
         if self.pattern.batch is None or (self.revert is not None and self.revert.batch is None):
             push = self.push
             for message in messages:
-                push(message)
+                push(trim_space(message.decode("utf-8", "replace")))
             return
-        lines: list[str] = []
-        for message in messages:
-            # Only the last line of a multi-line message can hold a match that ends the message.
-            lines.append(message.rpartition("\n")[2] if "\n" in message else message)
-            if len(lines) >= chunk:
-                self._count_batch(lines)
-                lines = []
-        if lines:
-            self._count_batch(lines)
+        for first in range(0, len(messages), chunk):
+            self._count_batch(_last_lines(messages[first : first + chunk]))
 
-    def _count_batch(self, lines: list[str]) -> None:
-        text = "\n".join(lines).encode("utf-8", "replace")
+    def _count_batch(self, text: bytes) -> None:
         self.count += self.pattern.count_lines(text)
         if self.revert is not None:
             self.count -= self.revert.count_lines(text)
@@ -203,3 +196,22 @@ def trim_space(text: str) -> str:
     if len(text.strip()) == len(text):
         return text
     return text.strip(GO_SPACE)
+
+
+def _last_lines(messages: list[bytes]) -> bytes:
+    """The trimmed messages' last lines joined by newlines: all a batch search needs to see.
+
+    Only the last line of a multi-line message can hold a match that ends the message. bytes.strip
+    trims exactly Go's ASCII white space; only a message that is not ASCII can have more of Go's
+    (Unicode) white space at its ends, and only those take the exact, slower way.
+    """
+    lines = [message.strip() for message in messages]
+    text = b"\n".join(lines)
+    if text.isascii() and text.count(b"\n") == len(lines) - 1:
+        return text  # the common case: one ASCII line per message
+    return b"\n".join(
+        line.rpartition(b"\n")[2]
+        if line.isascii()
+        else trim_space(line.decode("utf-8", "replace")).rpartition("\n")[2].encode()
+        for line in lines
+    )

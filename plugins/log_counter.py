@@ -37,20 +37,20 @@ def count_matches(options, now: float, uptime: float, *, backend: str = "auto") 
 
     Raises ``ValueError`` for bad options and ``JournalError`` when the journal is unreadable.
     """
-    from healthcheck.logbuffer import LogCounter, trim_space
-    from healthcheck.node.journal import read_entries
+    from healthcheck.logbuffer import LogCounter
+    from healthcheck.node.journal import read_messages
     from healthcheck.window import lookback_start
 
     start = lookback_start(now, uptime, options.lookback, options.delay)
     counter = LogCounter(options.pattern, options.revert_pattern)
-    entries = read_entries(
+    messages = read_messages(
         directory=options.log_path or None,
         matches=[{"SYSLOG_IDENTIFIER": options.journald_source}],
         since=start,
         until=now,  # stop at the first entry newer than the moment counting started
         backend=backend,
     )
-    counter.push_all(trim_space(entry.message) for entry in entries)
+    counter.push_messages(messages)
     return counter.count
 
 

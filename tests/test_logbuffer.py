@@ -205,18 +205,37 @@ def test_counter_with_revert_agrees_with_the_reference(expr, revert, lines):
     assert counter_count(expr, lines, revert) == expected
 
 
-multiline_messages = st.lists(st.text(alphabet="abé \n", max_size=6), max_size=30)
+# Untrimmed journal messages: ASCII and Unicode white space (Go trims both) at either end,
+# newlines inside, non-ASCII text.
+multiline_messages = st.lists(
+    st.text(alphabet="abé \n\t\u00a0\u3000\x1c", max_size=6), max_size=30
+)
 
 
 @settings(max_examples=400, deadline=None)
 @given(patterns(), st.one_of(st.just(""), patterns()), multiline_messages, st.integers(1, 5))
-def test_batched_counting_equals_one_by_one(expr, revert, lines, chunk):
+def test_batched_counting_equals_one_by_one(expr, revert, messages, chunk):
     one_by_one = LogCounter(expr, revert)
-    for line in lines:
-        one_by_one.push(line)
+    for message in messages:
+        one_by_one.push(trim_space(message))
     batched = LogCounter(expr, revert)
-    batched.push_all(iter(lines), chunk=chunk)
+    batched.push_messages([m.encode() for m in messages], chunk=chunk)
     assert batched.count == one_by_one.count
+
+
+def test_batched_counting_trims_and_keeps_the_last_line_of_each_message():
+    counter = LogCounter("kubelet started")
+    assert counter.pattern.batch is not None
+    counter.push_messages(
+        [
+            b"kubelet started \t",  # trailing ASCII white space is trimmed
+            "kubelet started\u00a0".encode(),  # so is Go's Unicode white space
+            b"kubelet started\nsomething else",  # the match must end the message
+            b"something else\n  kubelet started",  # the last line of a multi-line message
+            b"kubelet started\x1c",  # not white space for Go
+        ]
+    )
+    assert counter.count == 3
 
 
 def test_batching_is_used_for_the_shipped_patterns_only_when_safe():

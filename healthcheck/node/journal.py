@@ -129,34 +129,93 @@ def read_entries(
     unreadable file that was skipped. Raises :class:`JournalError` before the first entry when the
     journal cannot be opened.
     """
-    if backend not in BACKENDS:
-        raise JournalError(f"unknown journal backend {backend!r} (use {', '.join(BACKENDS)})")
-    for group in matches:
-        for name in group:
-            if not _FIELD_NAME_CHARS.issuperset(name) or not name or name[0].isdigit():
-                raise JournalError(f"invalid journal field name {name!r}")
-    if backend == "auto":
-        try:
-            from systemd import _reader  # noqa: F401
-        except ImportError:
-            backend = "journalctl"
-        else:
-            backend = "native"
-    files = journal_files(directory) if directory is not None else None
-    if since is not None and until is not None and since > until:
-        return iter(())  # an empty window (a start in the future); journalctl would refuse it
-    if backend == "native":
-        reader = _open_native(files, warn)
-        return _read_native(reader, matches, since, until, tuple(fields))
-    if files is not None:
-        # One journalctl for all files; one per file only to find out which is unreadable.
-        if files and _probe_journalctl(journalctl, files) is not None:
-            files = _usable(files, lambda f: _probe_journalctl(journalctl, [f]), warn)
-        if not files:
-            return iter(())  # without --file, journalctl would read the system journal
-    argv = _journalctl_argv(journalctl, files, matches, since, until, fields)
-    proc, stderr = _start_journalctl(argv)
+    window = _Window(directory, matches, since, until, backend, journalctl, warn)
+    if window.empty:
+        return iter(())
+    if window.backend == "native":
+        reader = _open_native(window.files, warn)
+        return _read_native(reader, window, tuple(fields))
+    proc, stderr = _start_journalctl(window.journalctl_argv(fields))
     return _read_journalctl(proc, stderr, since, until, tuple(fields))
+
+
+def read_messages(
+    *,
+    directory: str | None = None,
+    matches: Sequence[Mapping[str, str]] = (),
+    since: float | None = None,
+    until: float | None = None,
+    backend: str = "auto",
+    journalctl: str = "journalctl",
+    warn: Callable[[str], None] | None = None,
+) -> list[bytes]:
+    """The MESSAGE of each entry of the window, as UTF-8 bytes (``b""`` where it has none).
+
+    The same window, matches and errors as :func:`read_entries`, without an :class:`Entry` per
+    entry: this is what a check that only matches messages needs, and its loop is the one-shot
+    checks' hot path (one entry per iteration, nothing else). Bytes that are not UTF-8 are
+    replaced by U+FFFD, as journalctl's JSON and the text API do, so both backends agree.
+    """
+    window = _Window(directory, matches, since, until, backend, journalctl, warn)
+    if window.empty:
+        return []
+    if window.backend == "native":
+        messages = _native_messages(_open_native(window.files, warn), window)
+    else:
+        proc, stderr = _start_journalctl(window.journalctl_argv(()))
+        entries = _read_journalctl(proc, stderr, since, until, ())
+        messages = [entry.message.encode() for entry in entries]
+    return _valid_utf8(messages)
+
+
+def _valid_utf8(messages: list[bytes]) -> list[bytes]:
+    try:
+        b"".join(messages).decode()  # one C pass; almost every journal is valid UTF-8
+    except UnicodeDecodeError:
+        return [m.decode("utf-8", "replace").encode() for m in messages]
+    return messages
+
+
+class _Window:
+    """What both readers need: the checked arguments, the backend, and the files to open."""
+
+    __slots__ = ("backend", "empty", "files", "journalctl", "matches", "since", "until")
+
+    def __init__(self, directory, matches, since, until, backend, journalctl, warn) -> None:
+        if backend not in BACKENDS:
+            raise JournalError(f"unknown journal backend {backend!r} (use {', '.join(BACKENDS)})")
+        for group in matches:
+            for name in group:
+                if not _FIELD_NAME_CHARS.issuperset(name) or not name or name[0].isdigit():
+                    raise JournalError(f"invalid journal field name {name!r}")
+        if backend == "auto":
+            try:
+                from systemd import _reader  # noqa: F401
+            except ImportError:
+                backend = "journalctl"
+            else:
+                backend = "native"
+        self.backend, self.journalctl = backend, journalctl
+        self.matches, self.since, self.until = matches, since, until
+        self.files = journal_files(directory) if directory is not None else None
+        # A start in the future is an empty window; journalctl would refuse it.
+        self.empty = since is not None and until is not None and since > until
+        # One journalctl for all files; one per file only to find out which is unreadable.
+        if (
+            backend == "journalctl"
+            and self.files
+            and not self.empty
+            and _probe_journalctl(journalctl, self.files) is not None
+        ):
+            probe = lambda f: _probe_journalctl(journalctl, [f])  # noqa: E731
+            self.files = _usable(self.files, probe, warn)
+        if backend == "journalctl" and self.files == []:
+            self.empty = True  # without --file, journalctl would read the system journal
+
+    def journalctl_argv(self, fields) -> list[str]:
+        return _journalctl_argv(
+            self.journalctl, self.files, self.matches, self.since, self.until, fields
+        )
 
 
 # ------------------------------------------------------------------------------------- native
@@ -193,25 +252,30 @@ def _open_native(files: list[str] | None, warn):
     return open_files(_usable(files, probe, warn))
 
 
-def _read_native(reader, matches, since, until, fields) -> Iterator[Entry]:
+def _position(reader, window: _Window) -> tuple[int | float, int | float]:
+    """Apply the matches and seek to the window start; the window's bounds in microseconds."""
+    reader.data_threshold = DATA_THRESHOLD
+    for group in window.matches:
+        for name, value in group.items():
+            reader.add_match(f"{name}={value}")
+        reader.add_disjunction()
+    if window.since is None:
+        reader.seek_head()
+        low = -1
+    else:
+        low = int(window.since * 1_000_000)
+        reader.seek_realtime(low)
+    high = float("inf") if window.until is None else int(window.until * 1_000_000)
+    return low, high
+
+
+def _read_native(reader, window: _Window, fields) -> Iterator[Entry]:
     if reader is None:
         return
     try:
-        reader.data_threshold = DATA_THRESHOLD
-        for group in matches:
-            for name, value in group.items():
-                reader.add_match(f"{name}={value}")
-            reader.add_disjunction()
-        since_us = None if since is None else int(since * 1_000_000)
-        until_us = None if until is None else int(until * 1_000_000)
-        if since_us is None:
-            reader.seek_head()
-        else:
-            reader.seek_realtime(since_us)
-        # Bound methods and sentinels in locals: this loop runs once per entry in the window.
+        low, high = _position(reader, window)
+        # Bound methods in locals: this loop runs once per entry in the window.
         get, get_realtime, next_entry = reader._get, reader._get_realtime, reader._next
-        low = -1 if since_us is None else since_us
-        high = float("inf") if until_us is None else until_us
         while next_entry():
             realtime = get_realtime()
             if realtime < low:
@@ -231,6 +295,31 @@ def _read_native(reader, matches, since, until, fields) -> Iterator[Entry]:
         raise JournalError(f"cannot read the journal: {exc.strerror or exc}") from None
     finally:
         reader.close()
+
+
+def _native_messages(reader, window: _Window) -> list[bytes]:
+    if reader is None:
+        return []
+    messages: list[bytes] = []
+    append = messages.append
+    try:
+        low, high = _position(reader, window)
+        get, get_realtime, next_entry = reader._get, reader._get_realtime, reader._next
+        while next_entry():
+            realtime = get_realtime()
+            if realtime < low:
+                continue  # entries of another boot interleaved before the seek point
+            if realtime > high:
+                break
+            try:
+                append(get("MESSAGE"))
+            except KeyError:
+                append(b"")
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal: {exc.strerror or exc}") from None
+    finally:
+        reader.close()
+    return messages
 
 
 # --------------------------------------------------------------------------------- journalctl

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from journalfile import Record
 
 from healthcheck import component
@@ -252,3 +254,36 @@ def test_non_ascii_case_insensitive_and_dot_is_one_character(make_journal):
         "kubelet", ["überlastung", "^.x$", "^a$"], t, directory=directory
     )
     assert counts == {"überlastung": 1, "^.x$": 1, "^a$": 0}
+
+
+# Pattern pieces that batch safely and pieces that must not (newline, anchors, flags). Not \B:
+# a bare RE2 search finds it inside a multi-byte character (between two non-word bytes), a
+# position the batched search (and Go, which steps by rune) never visits.
+PIECES = ["a", "B", "é", " ", ".", ".*", "a+", "b?", r"\w", r"\W", r"\b", "[ab]", "(a|b)"]
+PIECES += ["^", "$", r"\z", r"\A", r"\n", r"\s", "(?s)", "(?m)", "(?-i)", "[^a]"]
+
+
+@st.composite
+def grep_patterns(draw):
+    expr = "".join(draw(st.lists(st.sampled_from(PIECES), min_size=1, max_size=4)))
+    try:
+        component.compile_pattern(expr)
+    except ValueError:
+        return "a"
+    return expr
+
+
+@settings(max_examples=500, deadline=None)
+@given(grep_patterns(), st.lists(st.text(alphabet="abAÉé \n", max_size=6), max_size=12))
+def test_batched_count_equals_a_search_per_message(pattern, messages):
+    raw = [m.encode() for m in messages]
+    regex = component.compile_pattern(pattern)
+    expected = sum(1 for m in raw if regex.search(m) is not None)
+    assert component.count_messages_containing(pattern, raw) == expected
+
+
+def test_batching_is_chosen_only_where_it_is_exact():
+    assert component.batchable("pleg is not healthy")
+    assert component.batchable("deadline exceeded|failed to reserve")
+    for pattern in ("^pleg", "pleg$", r"pleg\z", r"a\nb", "(?s)a.b", r"a\sb", "[^a]"):
+        assert not component.batchable(pattern), pattern
