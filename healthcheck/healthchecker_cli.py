@@ -10,12 +10,15 @@ Output and exit codes are NPD's (spec 3.6): silence and 0 when healthy; the
 ``<component>:<service> was found unhealthy; repair flag : <bool>`` line and 1; ``error checking
 <component> health: <reason>`` and 2; a bad flag's one-line error on stdout and 2.
 
-No argparse here: it would cost more than the whole check's parsing and print usage dumps.
+Parsing is :mod:`healthcheck.pflag`, shared with ``log-counter``.
 """
 
 from __future__ import annotations
 
 import sys
+
+from healthcheck.pflag import FlagError, last_value, wants_help
+from healthcheck.pflag import parse as parse_flags
 
 COMPONENTS = ("kubelet", "docker", "cri", "kube-proxy")
 PROG = "health-checker"
@@ -52,27 +55,6 @@ USAGE = f"""usage: {PROG} [flags]   (NPD health-checker compatible)
 Environment: HOST_ADDRESS (localhost), KUBELET_PORT (10248), KUBEPROXY_PORT (10256)."""
 
 
-class FlagError(Exception):
-    """A flag pflag would reject; the message is pflag's."""
-
-
-def _component_of(argv: list[str]) -> str:
-    """The ``--component`` value as pflag would end up with it (the last one wins)."""
-    component = "kubelet"
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            break
-        if arg.startswith("--component="):
-            component = arg.split("=", 1)[1]
-        elif arg == "--component" and i + 1 < len(argv):
-            component = argv[i + 1]
-            i += 1
-        i += 1
-    return component
-
-
 def _flag_table(checker) -> dict[str, tuple[str, object]]:
     """``--flag`` -> (option name, Option) for NPD's flags and the checker's own options."""
     by_name = {opt.name: opt for opt in checker.options}
@@ -98,92 +80,9 @@ def _foreign_option(name: str):
     return Option(name, type=kind)
 
 
-def _convert(flag: str, opt, text: str):
-    try:
-        return opt.parse(text)
-    except ValueError as exc:
-        raise FlagError(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
-
-
 def parse(argv: list[str], checker) -> tuple[dict, int]:
     """pflag's parse of ``argv``: the checker option values set, and the klog verbosity."""
-    from healthcheck.declaration import parse_bool
-
-    table = _flag_table(checker)
-    values: dict = {}
-    verbosity = 0
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        i += 1
-        if arg == "--":
-            break
-        if not arg.startswith("-") or arg == "-":
-            continue  # pflag keeps it as an argument; health-checker never reads them
-        if not arg.startswith("--"):
-            name, eq, text = arg[1:].partition("=")
-            if not name.startswith("v"):
-                raise FlagError(f"unknown shorthand flag: {name[:1]!r} in {arg}")
-            if not eq:
-                text = name[1:]
-                if not text:
-                    if i >= len(argv):
-                        raise FlagError("flag needs an argument: 'v' in -v")
-                    text = argv[i]
-                    i += 1
-            elif name != "v":
-                raise FlagError(f"unknown shorthand flag: 'v' in {arg}")
-            verbosity = _verbosity(text, "-v")
-            continue
-        flag, eq, text = arg.partition("=")
-        if flag in KLOG_FLAGS:
-            kind = KLOG_FLAGS[flag]
-            if kind != "bool" and not eq:
-                if i >= len(argv):
-                    raise FlagError(f"flag needs an argument: {flag}")
-                text = argv[i]
-                i += 1
-            if flag == "--v":
-                verbosity = _verbosity(text, flag)
-            elif kind == "bool" and eq:
-                try:
-                    parse_bool(text)
-                except ValueError as exc:
-                    raise FlagError(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
-            continue
-        if flag not in table:
-            raise FlagError(f"unknown flag: {flag}")
-        name, opt = table[flag]
-        is_bool = opt is not None and opt.type == "bool"
-        if not eq:
-            if is_bool:
-                text = "true"
-            elif i < len(argv):
-                text = argv[i]
-                i += 1
-            else:
-                raise FlagError(f"flag needs an argument: {flag}")
-        if opt is None:
-            values["component"] = text
-            continue
-        value = _convert(flag, opt, text)
-        if not name:
-            continue
-        if opt.multiple:
-            values.setdefault(name, []).extend(value)
-        else:
-            values[name] = value
-    return values, verbosity
-
-
-def _verbosity(text: str, flag: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise FlagError(
-            f'invalid argument "{text}" for "{flag}" flag: strconv.ParseInt: parsing '
-            f'"{text}": invalid syntax'
-        ) from None
+    return parse_flags(argv, _flag_table(checker), KLOG_FLAGS)
 
 
 def _help() -> int:
@@ -193,9 +92,9 @@ def _help() -> int:
 
 def run(argv: list[str]) -> int:
     """Parse, validate and run one health check; return the exit code."""
-    if any(arg in ("-h", "--help") for arg in argv):
+    if wants_help(argv):
         return _help()
-    component = _component_of(argv)
+    component = last_value(argv, "--component", "kubelet")
     if component not in COMPONENTS:
         # NPD's IsValid runs after the parse, but naming the component first is clearer.
         raise FlagError(

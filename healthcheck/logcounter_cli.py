@@ -1,129 +1,101 @@
 """The ``log-counter`` console script: a drop-in for NPD's binary of that name (spec 4.1).
 
-It takes NPD's flags in Go pflag style (``--flag=value`` and ``--flag value``), accepts and
-ignores klog's logging flags, runs the ``log-counter`` checker and speaks NPD's protocol: the
-``Found ...`` line and exit 1 at the threshold, silence and exit 0 below it, one line and exit 2
-for any error. Errors go to stdout, as NPD's binary prints them, because NPD's custom plugin
-monitor turns stdout into the condition message.
+It takes NPD's flags as Go's pflag reads them (:mod:`healthcheck.pflag`, shared with
+``health-checker``), accepts and ignores klog's logging flags, runs the ``log-counter`` checker
+and speaks NPD's protocol: the ``Found ...`` line and exit 1 at the threshold, silence and exit 0
+below it, one line and exit 2 for any error. Errors go to stdout, as NPD's binary prints them,
+because NPD's custom plugin monitor turns stdout into the condition message.
 """
 
 from __future__ import annotations
 
 import sys
 
+from healthcheck.pflag import FlagError, wants_help
+from healthcheck.pflag import parse as parse_flags
+
 PROG = "log-counter"
 CHECKER = "log-counter"
-# klog's flags, registered on NPD's command line by klog.InitFlags; accepted, without effect.
-KLOG_VALUE_FLAGS = (
-    "--vmodule",
-    "--log_dir",
-    "--log_file",
-    "--log_file_max_size",
-    "--stderrthreshold",
-    "--log_backtrace_at",
-)
-KLOG_BOOL_FLAGS = (
-    "--logtostderr",
-    "--alsologtostderr",
-    "--add_dir_header",
-    "--skip_headers",
-    "--skip_log_headers",
-    "--one_output",
-)
+# klog's flags, registered on NPD's command line by klog.InitFlags; accepted, without effect
+# but for the verbosity.
+KLOG_FLAGS = {
+    "--v": "int",
+    "--vmodule": "str",
+    "--log_dir": "str",
+    "--log_file": "str",
+    "--log_file_max_size": "str",
+    "--stderrthreshold": "str",
+    "--log_backtrace_at": "str",
+    "--logtostderr": "bool",
+    "--alsologtostderr": "bool",
+    "--add_dir_header": "bool",
+    "--skip_headers": "bool",
+    "--skip_log_headers": "bool",
+    "--one_output": "bool",
+}
+PFLAG_TYPES = {"str": "string", "int": "int", "bool": "", "duration": "duration"}
 
 
-def _parser(checker):
-    import argparse
-
-    from healthcheck.cli import Parser
-
-    parser = Parser(
-        prog=PROG,
-        description="Count journald lines matching a pattern (NPD log-counter compatible).",
-        allow_abbrev=False,
-    )
-    for opt in checker.options:
-        parser.add_argument(
-            opt.flag,
-            dest=opt.name,
-            default=None,
-            metavar=opt.name.upper(),
-            help=f"{opt.help} (default: {opt.format_default() or 'none'})",
-        )
-    parser.add_argument("-v", "--v", dest="klog_v", default=None, help="klog verbosity")
-    for flag in KLOG_VALUE_FLAGS:
-        parser.add_argument(flag, default=None, help=argparse.SUPPRESS)
-    for flag in KLOG_BOOL_FLAGS:
-        parser.add_argument(flag, nargs="?", const="true", default=None, help=argparse.SUPPRESS)
-    return parser
+def usage(checker) -> str:
+    """pflag-style help: one line per flag with its type, help and default."""
+    rows = [
+        (f"--{opt.flag[2:]} {PFLAG_TYPES.get(opt.type, 'value')}", opt) for opt in checker.options
+    ]
+    rows.append(("-v, --v int", None))
+    width = max(len(left) for left, _ in rows) + 3
+    lines = [f"usage: {PROG} [flags]   (NPD log-counter compatible)"]
+    for left, opt in rows:
+        if opt is None:
+            text = "log verbosity; > 0 writes diagnostics to stderr"
+        else:
+            default = opt.format_default()
+            if default and opt.type == "str":
+                default = f'"{default}"'  # pflag quotes string defaults only
+            text = opt.help + (f" (default {default})" if default else "")
+        lines.append(f"  {left:<{width}}{text}")
+    return "\n".join(lines)
 
 
-def join_values(argv: list[str], value_flags) -> list[str]:
-    """``--flag value`` as ``--flag=value`` for value flags, as pflag reads them.
+def run(argv: list[str]) -> int:
+    """Parse, validate and count once; return the exit code."""
+    from healthcheck import host
 
-    pflag takes the next argument as the value even when it starts with a dash (a pattern such
-    as ``-bash: fork failed``); argparse would take it for a flag.
-    """
-    joined, i = [], 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            joined += argv[i:]
-            break
-        if arg in value_flags and i + 1 < len(argv):
-            joined.append(f"{arg}={argv[i + 1]}")
-            i += 2
-            continue
-        joined.append(arg)
-        i += 1
-    return joined
-
-
-def _options(args, checker):
+    try:
+        checker = host.find(CHECKER).checker
+    except host.CheckerNotFound as exc:
+        raise FlagError(f"{PROG}: {exc}") from None
+    if wants_help(argv):
+        print(usage(checker))
+        return 0
+    table = {opt.flag: (opt.name, opt) for opt in checker.options}
+    values, verbosity = parse_flags(argv, table, KLOG_FLAGS)
     options = checker.defaults()
-    for opt in checker.options:
-        text = getattr(args, opt.name)
-        if text is None:
-            continue
-        try:
-            value = opt.parse(text)
-        except ValueError as exc:
-            raise ValueError(f'invalid argument "{text}" for "{opt.flag}" flag: {exc}') from None
-        setattr(options, opt.name, value)
-    return options
+    for name, value in values.items():
+        setattr(options, name, value)
+    try:
+        checker.validate(options)
+    except ValueError as exc:
+        raise FlagError(str(exc)) from None
+    from healthcheck.runner import run_check
+
+    outcome = run_check(checker, options, verbose=verbosity > 0)
+    if outcome.result.message:
+        print(outcome.result.message)
+    return int(outcome.result.status)
 
 
 def main(argv=None) -> int:
     """Entry point of the ``log-counter`` console script."""
-    from healthcheck import host
-    from healthcheck.cli import UsageError
-    from healthcheck.protocol import Status
-
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        try:
-            checker = host.find(CHECKER).checker
-        except host.CheckerNotFound as exc:
-            raise UsageError(f"{PROG}: {exc}") from None
-        value_flags = {opt.flag for opt in checker.options} | set(KLOG_VALUE_FLAGS)
-        value_flags |= {"-v", "--v"}
-        args = _parser(checker).parse_args(join_values(argv, value_flags))
-        try:
-            options = _options(args, checker)
-            if args.klog_v is not None:
-                int(args.klog_v, 10)
-            checker.validate(options)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    except UsageError as exc:
+        return run(argv)
+    except FlagError as exc:
         print(exc)
-        return int(Status.UNKNOWN)
-    from healthcheck.runner import run_check
-
-    outcome = run_check(checker, options, verbose=bool(args.klog_v and args.klog_v != "0"))
-    if outcome.result.message:
-        print(outcome.result.message)
-    return int(outcome.result.status)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
 
 
 if __name__ == "__main__":

@@ -275,13 +275,34 @@ def test_journalctl_fallback_when_systemd_python_is_missing(run_cli, live_journa
         (["--journald-source=x", "--lookback=20"], 'failed to parse lookback duration "20"'),
         (["--journald-source=x", "--delay=soon"], 'failed to parse delay duration "soon"'),
         (["--journald-source=x", "--count=many"], 'invalid argument "many" for "--count" flag'),
-        (["--journald-source=x", "--frobnicate"], "unrecognized arguments: --frobnicate"),
-        (["--journald-source=x", "--count"], "--count: expected one argument"),
-        (["--journald-source=x", "-v", "loud"], "invalid"),
+        # pflag's own wording, as NPD's binary prints it
+        (["--journald-source=x", "--frobnicate"], "unknown flag: --frobnicate"),
+        (["--journald-source=x", "--count"], "flag needs an argument: --count"),
+        (["--journald-source=x", "-x"], "unknown shorthand flag: 'x' in -x"),
+        (["--journald-source=x", "-v", "loud"], 'invalid argument "loud" for "-v" flag'),
+        (["--journald-source=x", "--logtostderr=maybe"], 'for "--logtostderr" flag'),
     ],
 )
 def test_user_errors_are_one_line_exit_2(run_cli, args, message):
     _one_line_error(run_cli(*args, script="log-counter"), message)
+
+
+def test_help_lists_every_flag_and_exits_0(run_cli):
+    proc = run_cli("--journald-source=x", "--help", script="log-counter")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    for flag in ("--journald-source string", "--lookback string", "--count int", "-v, --v int"):
+        assert flag in proc.stdout
+    assert "(default 1)" in proc.stdout
+
+
+def test_arguments_that_are_not_flags_are_ignored_as_pflag_does(run_cli, make_journal):
+    directory = make_journal([Record(time.time() - 5, "oops", "app")])
+    args = ["extra", "--journald-source=app", f"--log-path={directory}", "--lookback=1h"]
+    proc = run_cli(*args, "--", "--count=5", script="log-counter")
+    assert (proc.returncode, proc.stdout) == (
+        1,
+        "Found 1 matching logs, which meets the threshold of 1\n",
+    )
 
 
 def test_missing_log_path_is_an_error(run_cli, tmp_path):
