@@ -6,7 +6,9 @@
 2. The log-pattern check over a journal of 1,000,000 entries (written by systemd-journal-remote)
    in which kubelet.service has 10,000 entries inside the window: our
    ``health-checker --log-pattern`` against NPD's ``journalctl --unit --since | grep -ci``
-   pipeline, run here as two argv processes joined by a pipe (no shell).
+   pipeline, run here as two argv processes joined by a pipe (no shell). Also the floor of any
+   Python check (interpreter start plus importing re2 and systemd-python's reader) and the
+   count done in-process, warm: what the agent pays per run.
 
 NPD's Go health-checker is not installed on this machine, so no ratio against it is printed.
 
@@ -159,7 +161,17 @@ def bench_journal(entries: int, repeats: int) -> None:
             "pipeline x3": [],
             "native, 3 pat.": [],
         }
+        floor = ["python start + re2/systemd"]
+        times[floor[0]] = []
         for _ in range(repeats):
+            times[floor[0]].append(
+                _timed(
+                    lambda: subprocess.run(
+                        [sys.executable, "-c", "import re2; from systemd import _reader"],
+                        check=True,
+                    )
+                )
+            )
             times["pipeline"].append(_timed(pipeline))
             times["native"].append(_timed(lambda: run_ours("native")))
             times["journalctl"].append(_timed(lambda: run_ours("journalctl")))
@@ -172,10 +184,20 @@ def bench_journal(entries: int, repeats: int) -> None:
         for name, values in times.items():
             median = statistics.median(values)
             print(f"{name:<16} {median:.3f} s median of {repeats}  ({median / base:.2f}x pipeline)")
-        counts = count_pattern_matches(
-            "kubelet", ["pleg is not healthy"], now - window, directory=tmp
-        )
+        print(f"  ({floor[0]}: the floor of any Python check, before reading one entry)")
+        warm = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            counts = count_pattern_matches(
+                "kubelet", ["pleg is not healthy"], now - window, directory=tmp
+            )
+            warm.append(time.perf_counter() - started)
         print(f"our count:       {counts['pleg is not healthy']} (in-process, native backend)")
+        median = statistics.median(warm)
+        print(
+            f"in-process       {median:.3f} s median of {repeats}  ({median / base:.2f}x pipeline;"
+            " the agent's cost, no start-up)"
+        )
 
 
 def main() -> int:

@@ -11,6 +11,11 @@ Prints, per journal: the median wall time of our `log-counter`, of the journalct
 pipeline (two argv processes joined by a pipe, no shell), their ratio (target <= 1.0x), the
 counts both found (they must agree), and the 4M/1M ratio of our time (target <= 1.3x).
 
+Also, interleaved with those runs, the floor any Python log-counter stands on: `python -c pass`
+(the interpreter's start) and `python -c "import re2; from systemd import _reader"` (start plus
+the two C libraries an RE2 count over libsystemd must load), each as a share of the pipeline;
+and the count done in-process, warm, which is what the agent pays per run (no start-up).
+
     .venv/bin/python bench/log_counter.py [--runs 7] [--sizes 1000000 4000000] [--rebuild]
 """
 
@@ -136,6 +141,39 @@ def run_pipeline(directory: str, since: float) -> tuple[float, int]:
     return time.perf_counter() - started, int(out.decode().strip() or 0)
 
 
+FLOOR_IMPORTS = "import re2; from systemd import _reader"
+
+
+def run_python(code: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - started
+
+
+def in_process_ms(directory: str, since: float, runs: int) -> tuple[float, int]:
+    """Median milliseconds of the count inside this process (the agent's path), and the count."""
+    import types
+
+    from healthcheck_plugins.log_counter import count_matches
+
+    times, found = [], 0
+    for _ in range(runs):
+        now = time.time()
+        options = types.SimpleNamespace(
+            journald_source=COUNTED,
+            log_path=directory,
+            lookback=f"{now - since:.3f}s",
+            delay="",
+            pattern=PATTERN,
+            revert_pattern="",
+            count=1,
+        )
+        started = time.perf_counter()
+        found = count_matches(options, now, uptime=10 * SPAN)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000, found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -149,6 +187,7 @@ def main() -> int:
         directory, newest = build(total, args.rebuild)
         since = newest - WINDOW
         ours, theirs, counts = [], [], set()
+        bare, floor = [], []
         for _ in range(2):  # warm the page cache for both sides
             run_ours(log_counter, directory, time.time() - since)
             run_pipeline(directory, since)
@@ -159,12 +198,29 @@ def main() -> int:
             t, n = run_pipeline(directory, since)
             theirs.append(t)
             counts.add(("pipeline", n))
+            bare.append(run_python("pass"))
+            floor.append(run_python(FLOOR_IMPORTS))
         ours_t, theirs_t = statistics.median(ours), statistics.median(theirs)
+        bare_t, floor_t = statistics.median(bare), statistics.median(floor)
+        warm_ms, warm_n = in_process_ms(directory, since, args.runs)
+        counts.add(("in-process", warm_n))
         ours_by_size[total] = ours_t
         print(f"journal:            {total:,} entries over 48 h, 50 identifiers ({directory})")
         print(f"log-counter:        {ours_t * 1000:.1f} ms median of {args.runs}")
         print(f"journalctl | grep:  {theirs_t * 1000:.1f} ms median of {args.runs}")
         print(f"ratio:              {ours_t / theirs_t:.2f}x  (target <= 1.0x)")
+        print(
+            f"floor, python start:        {bare_t * 1000:.1f} ms "
+            f"({bare_t / theirs_t:.2f}x the pipeline)"
+        )
+        print(
+            f"floor, start + re2/systemd: {floor_t * 1000:.1f} ms "
+            f"({floor_t / theirs_t:.2f}x the pipeline, before reading one entry)"
+        )
+        print(
+            f"in-process count (agent):   {warm_ms:.1f} ms "
+            f"({warm_ms / 1000 / theirs_t:.2f}x the pipeline, no start-up)"
+        )
         print(f"counts:             {sorted(counts)}")
         agree = len({n for _, n in counts}) == 1
         print(f"counts agree:       {agree}")
