@@ -182,28 +182,33 @@ def main() -> int:
     args = parser.parse_args()
     log_counter = os.path.join(os.path.dirname(sys.executable), "log-counter")
     os.makedirs(CACHE, exist_ok=True)
-    ours_by_size = {}
-    for total in args.sizes:
-        directory, newest = build(total, args.rebuild)
-        since = newest - WINDOW
-        ours, theirs, counts = [], [], set()
-        bare, floor = [], []
-        for _ in range(2):  # warm the page cache for both sides
-            run_ours(log_counter, directory, time.time() - since)
-            run_pipeline(directory, since)
-        for _ in range(args.runs):
+    journals = {total: build(total, args.rebuild) for total in args.sizes}
+    times = {total: {"ours": [], "pipeline": []} for total in args.sizes}
+    counts = {total: set() for total in args.sizes}
+    bare, floor = [], []
+    for round_ in range(2 + args.runs):
+        # Every size and every side in each round, so machine noise hits them all alike; the
+        # first two rounds only warm the page cache.
+        for total, (directory, newest) in journals.items():
+            since = newest - WINDOW
             t, n = run_ours(log_counter, directory, time.time() - since)
-            ours.append(t)
-            counts.add(("ours", n))
+            if round_ >= 2:
+                times[total]["ours"].append(t)
+                counts[total].add(("ours", n))
             t, n = run_pipeline(directory, since)
-            theirs.append(t)
-            counts.add(("pipeline", n))
+            if round_ >= 2:
+                times[total]["pipeline"].append(t)
+                counts[total].add(("pipeline", n))
+        if round_ >= 2:
             bare.append(run_python("pass"))
             floor.append(run_python(FLOOR_IMPORTS))
-        ours_t, theirs_t = statistics.median(ours), statistics.median(theirs)
-        bare_t, floor_t = statistics.median(bare), statistics.median(floor)
-        warm_ms, warm_n = in_process_ms(directory, since, args.runs)
-        counts.add(("in-process", warm_n))
+    bare_t, floor_t = statistics.median(bare), statistics.median(floor)
+    ours_by_size = {}
+    for total, (directory, newest) in journals.items():
+        ours_t = statistics.median(times[total]["ours"])
+        theirs_t = statistics.median(times[total]["pipeline"])
+        warm_ms, warm_n = in_process_ms(directory, newest - WINDOW, args.runs)
+        counts[total].add(("in-process", warm_n))
         ours_by_size[total] = ours_t
         print(f"journal:            {total:,} entries over 48 h, 50 identifiers ({directory})")
         print(f"log-counter:        {ours_t * 1000:.1f} ms median of {args.runs}")
@@ -221,8 +226,8 @@ def main() -> int:
             f"in-process count (agent):   {warm_ms:.1f} ms "
             f"({warm_ms / 1000 / theirs_t:.2f}x the pipeline, no start-up)"
         )
-        print(f"counts:             {sorted(counts)}")
-        agree = len({n for _, n in counts}) == 1
+        print(f"counts:             {sorted(counts[total])}")
+        agree = len({n for _, n in counts[total]}) == 1
         print(f"counts agree:       {agree}")
         print()
     if len(args.sizes) >= 2:
