@@ -92,14 +92,14 @@ def probe(ctx) -> str | None:
 
 
 def validate(options) -> None:
-    from healthcheck.node.cri import socket_target
+    from healthcheck.node.cri import socket_path
 
     # NPD's IsValid: both must be set for cri.
     if not options.crictl_path:
         raise ValueError("--crictl-path must not be empty")
     if not options.cri_socket_path:
         raise ValueError("--cri-socket-path must not be empty")
-    socket_target(options.cri_socket_path)
+    socket_path(options.cri_socket_path)
 
 
 CHECKER = component_checker(

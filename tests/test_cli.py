@@ -20,6 +20,7 @@ HEAVY = {
     "prometheus_client",
     "yaml",
     "grpc",
+    "h2",
     "re2",
     "systemd",
     "pyroute2",

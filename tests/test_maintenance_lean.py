@@ -18,6 +18,7 @@ BANNED = (
     "kubernetes",
     "prometheus_client",
     "grpc",
+    "h2",
     "yaml",
     # what this path deliberately avoids (see the comments at each import)
     "socket",

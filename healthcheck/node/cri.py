@@ -3,9 +3,10 @@
 The three requests and the few response fields read here are tiny, so they are encoded and
 decoded by hand (protobuf wire format: varints and length-delimited fields) instead of loading
 generated stubs of the whole CRI ``api.proto`` or building message classes through
-``google.protobuf``'s descriptor pool at every run. grpcio carries raw bytes (identity
-serializers). Only the cri checker imports this module, and grpc is imported inside
-:func:`connect`, so nothing else pays for it.
+``google.protobuf``'s descriptor pool at every run. The calls go over
+:mod:`healthcheck.node.grpcunary` (gRPC's HTTP/2 mapping on h2; why not grpcio is said there).
+Only the cri checker imports this module, and the transport is imported when a client is made,
+so nothing else pays for it.
 
 Field numbers are those of ``k8s.io/cri-api/pkg/apis/runtime/v1/api.proto``.
 """
@@ -156,8 +157,8 @@ def decode_sandboxes(data: bytes) -> list[dict]:
 # ------------------------------------------------------------------------------------- client
 
 
-def socket_target(endpoint: str) -> str:
-    """A gRPC target for ``unix:///path`` or a bare ``/path``; other schemes are rejected."""
+def socket_path(endpoint: str) -> str:
+    """The socket path of ``unix:///path`` or a bare ``/path``; other schemes are rejected."""
     if endpoint.startswith("unix://"):
         path = endpoint[len("unix://") :]
     elif endpoint.startswith("/"):
@@ -166,23 +167,16 @@ def socket_target(endpoint: str) -> str:
         raise ValueError(f"unsupported CRI endpoint {endpoint!r}: use unix:///path/to/socket")
     if not path.startswith("/"):
         raise ValueError(f"unsupported CRI endpoint {endpoint!r}: use unix:///path/to/socket")
-    return "unix://" + path
+    return path
 
 
 class RuntimeClient:
-    """A RuntimeService client on one channel; every call has its own timeout."""
+    """A RuntimeService client on one connection; every call has its own timeout."""
 
     def __init__(self, endpoint: str) -> None:
-        import grpc
+        from healthcheck.node.grpcunary import UnixChannel
 
-        self._grpc = grpc
-        self.channel = grpc.insecure_channel(
-            socket_target(endpoint),
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE),
-                ("grpc.enable_retries", 0),
-            ],
-        )
+        self.channel = UnixChannel(socket_path(endpoint), max_message=MAX_MESSAGE)
 
     def close(self) -> None:
         self.channel.close()
@@ -194,18 +188,13 @@ class RuntimeClient:
         self.close()
 
     def call(self, method: str, request: bytes, timeout: float) -> bytes:
-        grpc = self._grpc
-        stub = self.channel.unary_unary(
-            SERVICE + method,
-            request_serializer=None,
-            response_deserializer=None,
-            _registered_method=False,
-        )
+        """One RuntimeService method with a serialized request; raises :class:`CriError`."""
+        from healthcheck.node.grpcunary import GrpcError
+
         try:
-            return stub(request, timeout=timeout, wait_for_ready=False)
-        except grpc.RpcError as exc:
-            code = exc.code().name if exc.code() is not None else "UNKNOWN"
-            raise CriError(code, " ".join(str(exc.details() or "").split())[:200]) from None
+            return self.channel.unary(SERVICE + method, request, timeout)
+        except GrpcError as exc:
+            raise CriError(exc.code, exc.message) from None
 
     def version(self, timeout: float) -> dict[str, str]:
         return decode_version(self.call("Version", encode_field(1, "v1"), timeout))
