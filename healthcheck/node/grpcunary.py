@@ -22,7 +22,6 @@ import time
 
 import h2.config
 import h2.connection
-import h2.errors
 import h2.events
 import h2.exceptions
 
@@ -61,6 +60,10 @@ HTTP_STATUS_CODES = {
 RESET_CODES = {7: "UNAVAILABLE", 8: "CANCELLED", 11: "RESOURCE_EXHAUSTED", 12: "PERMISSION_DENIED"}
 MAX_REQUEST = 16 << 10  # fits the first flow-control window and one frame: never waits to send
 READ_SIZE = 64 << 10
+# Bytes one reply may take beyond its message: headers (HPACK caps them at 64 KiB), frame
+# headers, SETTINGS, PINGs. h2 buffers a frame whole before checking its length against the
+# 16 KiB limit, so without this budget a peer could make us hold 16 MiB of one bogus frame.
+REPLY_OVERHEAD = 1 << 20
 USER_AGENT = "node-healthcheck"
 
 
@@ -112,7 +115,8 @@ class _Reply:
         http_status = self.headers.get(":status", "")
         if status is None:
             if http_status != "200":
-                code = HTTP_STATUS_CODES.get(int(http_status or 0), "UNKNOWN")
+                known = http_status.isdigit() and int(http_status) in HTTP_STATUS_CODES
+                code = HTTP_STATUS_CODES[int(http_status)] if known else "UNKNOWN"
                 raise GrpcError(code, f"unexpected HTTP status {http_status or 'missing'}")
             raise GrpcError("INTERNAL", "server closed the stream without sending trailers")
         code = _status_name(status)
@@ -183,6 +187,9 @@ class UnixChannel:
         except TimeoutError:
             self.close()
             raise GrpcError("DEADLINE_EXCEEDED", f"no reply within {timeout:g}s") from None
+        except (BrokenPipeError, ConnectionResetError):
+            self.close()
+            raise GrpcError("UNAVAILABLE", "the runtime closed the connection") from None
         except OSError as exc:
             self.close()
             raise GrpcError("UNAVAILABLE", f"unix:{self.path}: {exc.strerror or exc}") from None
@@ -235,11 +242,16 @@ class UnixChannel:
         sock.settimeout(self._remaining(deadline))
         sock.sendall(conn.data_to_send())
         reply = _Reply()
+        budget = self.max_message + REPLY_OVERHEAD
         while not reply.ended:
             sock.settimeout(self._remaining(deadline))
             data = sock.recv(READ_SIZE)
             if not data:
                 raise GrpcError("UNAVAILABLE", "the runtime closed the connection")
+            budget -= len(data)
+            if budget < 0:
+                limit = self.max_message + REPLY_OVERHEAD
+                raise GrpcError("RESOURCE_EXHAUSTED", f"more than {limit} bytes for one reply")
             for event in conn.receive_data(data):
                 self._handle(conn, stream, event, reply)
             pending = conn.data_to_send()
@@ -262,7 +274,6 @@ class UnixChannel:
             conn.acknowledge_received_data(event.flow_controlled_length, stream)
             reply.body += event.data
             if len(reply.body) > self.max_message + 5:
-                conn.reset_stream(stream, h2.errors.ErrorCodes.CANCEL)
                 raise GrpcError("RESOURCE_EXHAUSTED", f"reply over {self.max_message} bytes")
         elif isinstance(event, h2.events.TrailersReceived):
             reply.trailers = dict(event.headers)

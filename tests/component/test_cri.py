@@ -1,5 +1,6 @@
-"""cri: the RuntimeService over gRPC against a real containerd, a stopped socket and a socket that
-never answers; the hand-written protobuf codec; crictl only when asked and present."""
+"""cri: the RuntimeService over gRPC against a real containerd, a stopped socket, a socket that
+never answers and a runtime that answers badly (tests/grpc_server.py); the hand-written protobuf
+codec; crictl only when asked and present."""
 
 from __future__ import annotations
 
@@ -128,3 +129,35 @@ def test_codec_round_trips_and_rejects_truncation():
         cri.decode_status(status[:-3])
     with pytest.raises(ValueError):
         cri.decode_fields(b"\x80" * 11)
+
+
+def test_runtime_not_ready_is_unhealthy_with_its_reason(run_cli, tmp_path):
+    from grpc_server import GrpcServer, Reply
+
+    condition = (
+        cri.encode_field(1, "RuntimeReady")
+        + cri.encode_field(2, False)
+        + cri.encode_field(3, "ContainerdNotReady")
+        + cri.encode_field(4, "snapshotter stuck")
+    )
+    status = cri.encode_field(1, cri.encode_field(1, condition))
+    with GrpcServer(str(tmp_path / "cri.sock"), Reply(message=status)) as server:
+        proc = _cri(run_cli, f"unix://{server.path}")
+    assert proc.returncode == 1
+    assert proc.stdout == "cri:containerd was found unhealthy; repair flag : false\n"
+    assert "RuntimeReady is not true (ContainerdNotReady: snapshotter stuck)" in proc.stderr
+    paths = [headers[":path"] for headers, _ in server.requests]
+    assert paths == [
+        "/runtime.v1.RuntimeService/ListPodSandbox",
+        "/runtime.v1.RuntimeService/Status",
+    ]
+
+
+def test_a_reply_that_is_not_protobuf_is_unhealthy_not_a_crash(run_cli, tmp_path):
+    from grpc_server import GrpcServer, Reply
+
+    with GrpcServer(str(tmp_path / "cri.sock"), Reply(message=b"\x0a\xff")) as server:
+        proc = _cri(run_cli, f"unix://{server.path}")
+    assert proc.returncode == 1
+    assert "malformed reply" in proc.stderr
+    assert "Traceback" not in proc.stderr
