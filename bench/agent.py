@@ -1,6 +1,7 @@
 """The agent's cost on the node and on the API server (issue 6's figures), against the API double.
 
-Phase 1 ("rest"): ``healthcheck agent`` with every installed checker at its default interval,
+Phase 1 ("rest"): ``healthcheck agent`` with every installed checker at its default interval
+(the cri check against a real containerd when this machine can run one, as root),
 one permanent NPD-style plugin (``/bin/true`` every 30s, so there is a condition to heartbeat)
 and the default 5m heartbeat, for ``--duration`` seconds. Prints the agent's peak RSS
 (VmHWM), its CPU time as a share of one core, and the API writes after the start-up burst
@@ -28,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import real_containerd
 from k8s_double import ApiServerDouble, write_kubeconfig
 
 BIN = Path(sys.executable).parent
@@ -48,13 +50,20 @@ def proc_usage(pid: int) -> tuple[float, int]:
     return cpu, hwm
 
 
-def all_checkers_config(path: Path, with_plugin: bool) -> list[str]:
-    """The shipped config/agent.yaml (a stanza for every built-in checker), on free ports."""
+def all_checkers_config(path: Path, with_plugin: bool, cri_socket: str | None) -> list[str]:
+    """The shipped config/agent.yaml (a stanza for every built-in checker), on free ports.
+
+    With ``cri_socket`` the cri check talks to that runtime, as it would on a node.
+    """
     import yaml
 
     config = yaml.safe_load((REPO / "config" / "agent.yaml").read_text())
     config["metrics"] = "127.0.0.1:0"
     config["server"] = "127.0.0.1:0"
+    if cri_socket:
+        for check in config["checks"]:
+            if check.get("checker") == "cri":
+                check.setdefault("options", {})["cri_socket_path"] = f"unix://{cri_socket}"
     names = [c.get("name", c.get("checker")) for c in config["checks"]]
     if with_plugin:
         # A permanent condition, so that the heartbeat is exercised even when every installed
@@ -73,12 +82,14 @@ def all_checkers_config(path: Path, with_plugin: bool) -> list[str]:
     return names
 
 
-def run_rest(tmp: Path, duration: float, settle: float, with_plugin: bool) -> dict:
+def run_rest(
+    tmp: Path, duration: float, settle: float, with_plugin: bool, cri_socket: str | None
+) -> dict:
     double = ApiServerDouble()
     double.add_node("bench-node")
     kubeconfig = write_kubeconfig(tmp / "kubeconfig", double.url)
     config = tmp / "rest.yaml"
-    names = all_checkers_config(config, with_plugin)
+    names = all_checkers_config(config, with_plugin, cri_socket)
     argv = [str(BIN / "healthcheck"), "agent", "--config", str(config)]
     argv += ["--kubeconfig", kubeconfig, "--node-name", "bench-node"]
     started = time.monotonic()
@@ -99,6 +110,7 @@ def run_rest(tmp: Path, duration: float, settle: float, with_plugin: bool) -> di
     log.close()
     writes = double.writes(since=started + settle)
     all_writes = double.writes()
+    conditions = double.nodes["bench-node"]["status"].get("conditions", [])
     double.close()
     return {
         "checkers": names,
@@ -114,6 +126,7 @@ def run_rest(tmp: Path, duration: float, settle: float, with_plugin: bool) -> di
         "api_writes_total": len(all_writes),
         "api_writes_after_settle": len(writes),
         "api_writes_after_settle_detail": [f"{r.method} {r.path}" for r in writes],
+        "conditions_reported": {c["type"]: c["status"] for c in conditions},
     }
 
 
@@ -198,6 +211,19 @@ def run_delay(tmp: Path, flips: int, interval: str) -> dict:
     }
 
 
+def start_runtime(tmp: Path):
+    """(containerd process, its socket), or (why not, None) where containerd cannot run."""
+    why = real_containerd.why_not_available()
+    if why:
+        return f"no runtime ({why}): the cri check fails to connect", None
+    directory = tmp / "containerd"
+    directory.mkdir()
+    try:
+        return real_containerd.start(directory)
+    except RuntimeError as exc:
+        return f"no runtime ({exc})", None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=900.0, help="rest phase seconds")
@@ -216,7 +242,15 @@ def main() -> None:
             report["delay"] = run_delay(tmp_path, args.flips, args.flip_interval)
             print(json.dumps({"delay": report["delay"]}), flush=True)
         if not args.skip_rest:
-            report["rest"] = run_rest(tmp_path, args.duration, args.settle, not args.no_plugin)
+            runtime, cri_socket = start_runtime(tmp_path)
+            report["cri_against"] = "a real containerd" if cri_socket else runtime
+            try:
+                report["rest"] = run_rest(
+                    tmp_path, args.duration, args.settle, not args.no_plugin, cri_socket
+                )
+            finally:
+                if cri_socket:
+                    real_containerd.stop(runtime)
             report["baseline_imports_only"] = run_baseline(min(args.duration, 30.0))
             base = report["baseline_imports_only"]["peak_rss_mib"]
             report["rss_ratio_vs_imports_only"] = round(report["rest"]["peak_rss_mib"] / base, 2)

@@ -170,68 +170,22 @@ def unix_http_server(tmp_path):
             os.unlink(server.socket_path)
 
 
-CONTAINERD_CONFIG = """version = 2
-root = "{d}/root"
-state = "{d}/state"
-[grpc]
-  address = "{d}/containerd.sock"
-[ttrpc]
-  address = "{d}/containerd.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  disable_tcp_service = true
-"""
-
-
-def _wait_for_socket(path: str, proc, seconds: float) -> bool:
-    give_up = time.monotonic() + seconds
-    while time.monotonic() < give_up:
-        if proc.poll() is not None:
-            return False
-        if os.path.exists(path):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def _stop(proc) -> None:
-    import subprocess
-
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 @pytest.fixture(scope="module")
 def containerd(tmp_path_factory):
     """A real containerd (Debian's) with private root, state and socket; yields the socket."""
-    import shutil
-    import subprocess
+    import real_containerd
 
-    if os.geteuid() != 0 or shutil.which("containerd") is None:
-        pytest.skip("containerd needs root and Debian's containerd package")
-    directory = tmp_path_factory.mktemp("containerd")
-    config = directory / "config.toml"
-    config.write_text(CONTAINERD_CONFIG.format(d=directory))
-    log = open(directory / "log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        ["containerd", "--config", str(config)], stdout=log, stderr=log, start_new_session=True
-    )
-    socket_path = str(directory / "containerd.sock")
+    why = real_containerd.why_not_available()
+    if why:
+        pytest.skip(why)
     try:
-        if not _wait_for_socket(socket_path, proc, 20):
-            pytest.skip(f"containerd did not start: {(directory / 'log').read_text()[-300:]}")
-        time.sleep(0.5)  # the CRI plugin registers just after the socket appears
+        proc, socket_path = real_containerd.start(tmp_path_factory.mktemp("containerd"))
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
         yield socket_path
     finally:
-        _stop(proc)
-        log.close()
+        real_containerd.stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -239,6 +193,8 @@ def dockerd(containerd, tmp_path_factory):
     """A real dockerd (Debian's docker.io) on the private containerd; yields its API socket."""
     import shutil
     import subprocess
+
+    import real_containerd
 
     if shutil.which("dockerd") is None:
         pytest.skip("dockerd is not installed (Debian package docker.io)")
@@ -267,9 +223,9 @@ def dockerd(containerd, tmp_path_factory):
         start_new_session=True,
     )
     try:
-        if not _wait_for_socket(socket_path, proc, 60):
+        if not real_containerd.wait_for_socket(socket_path, proc, 60):
             pytest.skip(f"dockerd did not start here: {(d / 'log').read_text()[-300:]}")
         yield socket_path
     finally:
-        _stop(proc)
+        real_containerd.stop(proc)
         log.close()
