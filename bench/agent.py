@@ -200,7 +200,6 @@ def run_delay(tmp: Path, flips: int, interval: str) -> dict:
         delays.append(round(patch_at - seen, 3))
     agent.terminate()
     agent.wait(10)
-    log.close()
     double.close()
     measured = [d for d in delays if d is not None]
     return {
