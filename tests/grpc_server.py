@@ -33,7 +33,7 @@ class Reply:
         status: int | None = 0,
         grpc_message: str = "",
         http_status: int = 200,
-        content_type: str = "application/grpc",
+        content_type: str | bytes = "application/grpc",
         trailers_only: bool = False,
         compressed: bool = False,
         raw_body: bytes | None = None,

@@ -116,6 +116,7 @@ def test_a_status_error_keeps_the_connection(serve):
         (Reply(status=None, http_status=500, trailers_only=True), "UNKNOWN", "500"),
         (Reply(status=None), "INTERNAL", "without sending trailers"),
         (Reply(content_type="text/html"), "INTERNAL", "content-type"),
+        (Reply(content_type=b"application/grpc\xff"), "INTERNAL", "protocol error"),
         (Reply(message=b"abc", compressed=True), "INTERNAL", "compressed"),
         (Reply(message=None), "INTERNAL", "no message"),
         (Reply(raw_body=grpc_frame(b"a") + grpc_frame(b"b")), "INTERNAL", "exactly one"),

@@ -193,7 +193,7 @@ class UnixChannel:
         except OSError as exc:
             self.close()
             raise GrpcError("UNAVAILABLE", f"unix:{self.path}: {exc.strerror or exc}") from None
-        except h2.exceptions.ProtocolError as exc:
+        except (h2.exceptions.H2Error, UnicodeDecodeError) as exc:  # bytes that are not HTTP/2
             self.close()
             raise GrpcError("INTERNAL", f"HTTP/2 protocol error: {exc}") from None
         return reply.result(self.max_message)
