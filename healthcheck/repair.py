@@ -97,9 +97,11 @@ def _claim(path: str, target: str, cooldown: float) -> float | None:
     """
     from healthcheck.state import locked_state
 
-    now = time.clock_gettime(time.CLOCK_BOOTTIME)
     boot = _boot_id()
     with locked_state(path) as state:
+        # Read the clock only once the lock is held: a run that read it before waiting would
+        # see the holder's record as lying in its future and repair a second time.
+        now = time.clock_gettime(time.CLOCK_BOOTTIME)
         last = state.get(target)
         if isinstance(last, dict) and last.get("boot_id") == boot:
             elapsed = now - float(last.get("boottime", 0.0))

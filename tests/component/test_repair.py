@@ -194,6 +194,32 @@ def test_policy_cooldown_is_strictly_greater(tmp_path):
     assert done == [1]
 
 
+def test_claim_that_waited_for_the_lock_sees_the_holders_repair(tmp_path):
+    """The CI race: a run that read the clock before waiting took the holder's fresh record
+    for one in its future and repaired a second time."""
+    import threading
+    import time
+
+    from healthcheck.state import locked_state
+
+    path = repair.state_path(str(tmp_path), "kubelet")
+    results = []
+    with locked_state(path) as state:
+        waiter = threading.Thread(
+            target=lambda: results.append(repair._claim(path, "kubelet", 60.0))
+        )
+        waiter.start()
+        time.sleep(0.2)  # the waiter is now blocked on the lock
+        state["kubelet"] = {
+            "boot_id": repair._boot_id(),
+            "boottime": time.clock_gettime(time.CLOCK_BOOTTIME),
+            "time": time.time(),
+        }
+    waiter.join(10)
+    assert len(results) == 1 and results[0] is not None  # refused: within the cooldown
+    assert 0 <= results[0] < 60
+
+
 def test_policy_failing_action_is_reported_not_raised(tmp_path):
     def boom(ctx):
         raise RuntimeError("no main process to kill")
