@@ -30,9 +30,16 @@ if sys.argv[1:2] == ["show"] and code == 0:
             import time
             ago = float(line[4:])
             started = time.clock_gettime(time.CLOCK_MONOTONIC) - ago
-            print(f"InactiveExitTimestampMonotonic={{int(started * 1e6)}}")
-            # A wall-clock form that disagrees: the checker must prefer the monotonic one.
-            print("InactiveExitTimestamp=Mon 2024-01-01 10:00:00 UTC")
+            if started >= 0:
+                print(f"InactiveExitTimestampMonotonic={{int(started * 1e6)}}")
+                # A wall-clock form that disagrees: the checker must prefer the monotonic one.
+                print("InactiveExitTimestamp=Mon 2024-01-01 10:00:00 UTC")
+            else:
+                # This machine booted less than `ago` seconds ago, so no monotonic timestamp can
+                # say it; give the wall-clock form alone, which the checker then uses.
+                stamp = time.strftime("%a %Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() - ago))
+                print("InactiveExitTimestampMonotonic=")
+                print(f"InactiveExitTimestamp={{stamp}}")
         else:
             print(line)
 elif code:
