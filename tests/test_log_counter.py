@@ -192,6 +192,7 @@ def live_journal(make_journal):
     )
 
 
+DAY = 86400.0  # the node has been up long enough that no window here is cut at the boot
 KUBELET_PATTERN = "--pattern=Started (Kubernetes kubelet|kubelet.service|kubelet.service - .*)."
 KUBELET_REVERT = (
     "--revert-pattern=Stopping (Kubernetes kubelet|kubelet.service|kubelet.service - .*)..."
@@ -207,10 +208,12 @@ def _one_line_error(proc, text):
 
 def test_threshold_met_prints_found_and_exits_1(run_cli, live_journal):
     args = ["--journald-source=systemd", f"--log-path={live_journal}", "--lookback=20m"]
-    proc = run_cli(*args, "--count=3", KUBELET_PATTERN, script="log-counter")
+    proc = run_cli(*args, "--count=3", KUBELET_PATTERN, script="log-counter", min_uptime=DAY)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout == "Found 3 matching logs, which meets the threshold of 3\n"
-    proc = run_cli(*args, "--count=3", KUBELET_PATTERN, KUBELET_REVERT, script="log-counter")
+    proc = run_cli(
+        *args, "--count=3", KUBELET_PATTERN, KUBELET_REVERT, script="log-counter", min_uptime=DAY
+    )
     assert (proc.returncode, proc.stdout) == (0, "")
 
 
@@ -226,6 +229,7 @@ def test_below_threshold_is_silent_exit_0(run_cli, live_journal):
         "4",
         KUBELET_PATTERN,
         script="log-counter",
+        min_uptime=DAY,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
@@ -240,6 +244,7 @@ def test_default_count_is_1_and_klog_flags_are_accepted(run_cli, live_journal):
         "--logtostderr",
         "--vmodule=x=1",
         script="log-counter",
+        min_uptime=DAY,
     )
     assert proc.returncode == 1
     assert proc.stdout == "Found 1 matching logs, which meets the threshold of 1\n"
@@ -247,7 +252,7 @@ def test_default_count_is_1_and_klog_flags_are_accepted(run_cli, live_journal):
 
 def test_healthcheck_check_log_counter_gives_the_same_answer(run_cli, live_journal):
     args = ["--journald-source=systemd", f"--log-path={live_journal}", "--lookback=20m"]
-    proc = run_cli("check", "log-counter", *args, "--count=3", KUBELET_PATTERN)
+    proc = run_cli("check", "log-counter", *args, "--count=3", KUBELET_PATTERN, min_uptime=DAY)
     assert proc.returncode == 1
     assert proc.stdout == "Found 3 matching logs, which meets the threshold of 3\n"
     proc = run_cli("check", "log-counter", *args, "--count=3", "--pattern=[")
@@ -260,7 +265,9 @@ def test_journalctl_fallback_when_systemd_python_is_missing(run_cli, live_journa
     (shadow / "__init__.py").write_text("raise ImportError('systemd-python hidden by the test')\n")
     args = ["--journald-source=systemd", f"--log-path={live_journal}", "--lookback=20m"]
     env = {"PYTHONPATH": str(tmp_path / "shadow")}
-    proc = run_cli(*args, "--count=3", KUBELET_PATTERN, script="log-counter", env=env)
+    proc = run_cli(
+        *args, "--count=3", KUBELET_PATTERN, script="log-counter", env=env, min_uptime=DAY
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout == "Found 3 matching logs, which meets the threshold of 3\n"
 
