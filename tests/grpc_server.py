@@ -2,7 +2,8 @@
 
 It speaks real HTTP/2 (h2's server side) and answers every unary call with what the test
 asked for: a message, a status in trailers or trailers-only, a non-200 HTTP status, a stream
-reset, a GOAWAY, silence, a closed connection, raw bytes (not HTTP/2, or a broken frame).
+reset, a GOAWAY (refusing the stream, or graceful: before or after a reply it still sends),
+silence, PINGs and nothing else, a closed connection, raw bytes (not HTTP/2, or a broken frame).
 Well-behaved replies are checked against a real containerd in tests/component/test_cri.py; this
 server exists for the failures. It records each request's headers and message.
 """
@@ -12,16 +13,24 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+from hyperframe.frame import GoAwayFrame
 
 
 def grpc_frame(message: bytes, compressed: bool = False) -> bytes:
     """One length-prefixed gRPC message."""
     return bytes([int(compressed)]) + len(message).to_bytes(4, "big") + message
+
+
+def goaway_frame(last_stream_id: int, error_code: int = 0) -> bytes:
+    """A GOAWAY frame, written past h2's server side (which sends nothing after its own)."""
+    frame = GoAwayFrame(0, last_stream_id=last_stream_id, error_code=error_code)
+    return frame.serialize()
 
 
 class Reply:
@@ -32,7 +41,7 @@ class Reply:
         message: bytes | None = b"",
         status: int | None = 0,
         grpc_message: str = "",
-        http_status: int = 200,
+        http_status: int | str = 200,
         content_type: str | bytes = "application/grpc",
         trailers_only: bool = False,
         compressed: bool = False,
@@ -42,7 +51,15 @@ class Reply:
         hang: bool = False,
         raw: bytes = b"",
         close: bool = False,
+        goaway_before: int | None = None,
+        goaway_after: bool = False,
+        close_after: bool = False,
+        pings: int = 0,
     ) -> None:
+        """``goaway_before``: a GOAWAY with that last stream id (-1: the request's) precedes
+        the reply; ``goaway_after``: a graceful GOAWAY follows it in the same write;
+        ``close_after``: the connection is closed once the reply is out; ``pings``: instead of
+        answering, send that many PINGs 50 ms apart."""
         self.message = message
         self.status = status
         self.grpc_message = grpc_message
@@ -56,6 +73,10 @@ class Reply:
         self.hang = hang
         self.raw = raw
         self.close = close
+        self.goaway_before = goaway_before
+        self.goaway_after = goaway_after
+        self.close_after = close_after
+        self.pings = pings
 
 
 class GrpcServer:
@@ -65,6 +86,7 @@ class GrpcServer:
         self.path = path
         self.reply = reply
         self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.queue: list[Reply] = []  # answers for the next requests, before ``reply``
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(path)
         self._listener.listen(8)
@@ -130,9 +152,20 @@ class GrpcServer:
 
     def _answer(self, conn, client: socket.socket, stream: int) -> bool:
         """Queue the reply on ``conn``; False when the connection is to be dropped."""
-        reply = self.reply
+        reply = self.queue.pop(0) if self.queue else self.reply
         if reply.hang:
             return True
+        if reply.pings:
+            for n in range(reply.pings):
+                conn.ping(n.to_bytes(8, "big"))
+                client.sendall(conn.data_to_send())
+                time.sleep(0.05)
+            return True
+        if reply.goaway_before is not None:
+            last = stream if reply.goaway_before == -1 else reply.goaway_before
+            client.sendall(conn.data_to_send() + goaway_frame(last))
+            if last < stream:
+                return True
         if reply.raw:
             client.sendall(reply.raw)
         if reply.close:
@@ -165,11 +198,18 @@ class GrpcServer:
             conn.send_headers(stream, status, end_stream=True)
         else:
             conn.end_stream(stream)
+        if reply.goaway_after:
+            client.sendall(conn.data_to_send() + goaway_frame(stream))
+        if reply.close_after:
+            client.sendall(conn.data_to_send())
+            client.close()
+            return False
         return True
 
     @staticmethod
     def _send_body(conn, client: socket.socket, stream: int, body: bytes) -> None:
         """Send within the client's flow-control window, reading its WINDOW_UPDATEs."""
+        body = memoryview(body)  # slices without copying a reply of megabytes
         while body:
             window = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size)
             if window <= 0:
@@ -179,5 +219,5 @@ class GrpcServer:
                     raise OSError("client went away")
                 conn.receive_data(data)
                 continue
-            conn.send_data(stream, body[:window])
+            conn.send_data(stream, bytes(body[:window]))
             body = body[window:]

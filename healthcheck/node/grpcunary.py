@@ -4,7 +4,13 @@ This is the part of gRPC's HTTP/2 mapping (``doc/PROTOCOL-HTTP2.md`` in grpc/grp
 unary call needs: a POST with ``content-type: application/grpc``, ``te: trailers`` and
 ``grpc-timeout``, one length-prefixed message each way, and the status from ``grpc-status`` /
 ``grpc-message`` in the trailers (or in the headers of a trailers-only reply). HTTP/2 itself
-(framing, HPACK, flow control, SETTINGS, PING, GOAWAY) is h2's.
+(framing, HPACK, flow control, SETTINGS, PING) is h2's.
+
+GOAWAY is ours: h2 4.x closes its whole connection on receiving one (python-hyper/h2 #1181), so
+the reply to a stream the server promised to finish could not be read. We split frames before
+h2 sees them, keep GOAWAY frames from it, finish the streams the server kept (what grpc-go
+does on a graceful shutdown), then reconnect; a stream the server did not take is retried once
+on a new connection when the refused connection was a reused one (gRPC's transparent retry).
 
 Why not grpcio: the agent must fit in 60 MiB next to the Kubernetes client, and grpcio costs
 11 MiB of resident memory there at import plus 4 MiB and six core threads at the first call,
@@ -22,6 +28,7 @@ import time
 
 import h2.config
 import h2.connection
+import h2.errors
 import h2.events
 import h2.exceptions
 
@@ -61,9 +68,11 @@ RESET_CODES = {7: "UNAVAILABLE", 8: "CANCELLED", 11: "RESOURCE_EXHAUSTED", 12: "
 MAX_REQUEST = 16 << 10  # fits the first flow-control window and one frame: never waits to send
 READ_SIZE = 64 << 10
 # Bytes one reply may take beyond its message: headers (HPACK caps them at 64 KiB), frame
-# headers, SETTINGS, PINGs. h2 buffers a frame whole before checking its length against the
-# 16 KiB limit, so without this budget a peer could make us hold 16 MiB of one bogus frame.
+# headers, SETTINGS, PINGs; a server that never stops sending is cut off here.
 REPLY_OVERHEAD = 1 << 20
+FRAME_HEADER = 9
+GOAWAY = 0x7
+MAX_TEXT = 200  # characters of anything the server sent that end up in a message
 USER_AGENT = "node-healthcheck"
 
 
@@ -83,11 +92,18 @@ def timeout_header(seconds: float) -> str:
 
 
 def _status_name(value: str) -> str:
-    try:
-        code = int(value)
-    except ValueError:
+    if not (value.isascii() and value.isdigit() and len(value) <= 2):
         return "UNKNOWN"
-    return STATUS_NAMES[code] if 0 <= code < len(STATUS_NAMES) else "UNKNOWN"
+    code = int(value)
+    return STATUS_NAMES[code] if code < len(STATUS_NAMES) else "UNKNOWN"
+
+
+def printable(text: str, limit: int = MAX_TEXT) -> str:
+    """``text`` from the server made safe for one log line: whitespace runs become one space,
+    control and other unprintable characters (terminal escapes, NUL) become ``?``, and at most
+    ``limit`` characters are kept."""
+    text = " ".join(text[: limit * 4].split())
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
 def _message(value: str) -> str:
@@ -95,7 +111,24 @@ def _message(value: str) -> str:
         from urllib.parse import unquote
 
         value = unquote(value, errors="replace")
-    return " ".join(value.split())[:200]
+    return printable(value)
+
+
+def _http_status_code(value: str) -> str:
+    if len(value) == 3 and value.isascii() and value.isdigit():
+        return HTTP_STATUS_CODES.get(int(value), "UNKNOWN")
+    return "UNKNOWN"
+
+
+def _error_name(code: int) -> str:
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return f"error code {code}"
+
+
+class _Unprocessed(Exception):
+    """The server's GOAWAY says it did not take our stream: a retry cannot run it twice."""
 
 
 class _Reply:
@@ -115,9 +148,8 @@ class _Reply:
         http_status = self.headers.get(":status", "")
         if status is None:
             if http_status != "200":
-                known = http_status.isdigit() and int(http_status) in HTTP_STATUS_CODES
-                code = HTTP_STATUS_CODES[int(http_status)] if known else "UNKNOWN"
-                raise GrpcError(code, f"unexpected HTTP status {http_status or 'missing'}")
+                shown = printable(http_status, 20) or "missing"
+                raise GrpcError(_http_status_code(http_status), f"unexpected HTTP status {shown}")
             raise GrpcError("INTERNAL", "server closed the stream without sending trailers")
         code = _status_name(status)
         if code != "OK":
@@ -135,14 +167,17 @@ class _Reply:
             raise GrpcError("RESOURCE_EXHAUSTED", f"reply of {size} bytes > {max_message}")
         if len(body) != 5 + size:
             raise GrpcError("INTERNAL", "reply is not exactly one length-prefixed message")
-        return bytes(body[5:])
+        with memoryview(body) as view:  # one copy of a reply that may be megabytes, not two
+            return bytes(view[5:])
 
 
 class UnixChannel:
     """One HTTP/2 connection to a unix socket, opened at the first call; not thread-safe.
 
     A call that fails below gRPC (socket, HTTP/2, deadline) closes the connection, so the next
-    call starts clean; a gRPC status error leaves it open, as it should.
+    call starts clean; a gRPC status error leaves it open, as it should. Before a connection is
+    reused, whatever the server sent while it sat idle is read: a GOAWAY or a close there means
+    the next call goes to a new connection.
     """
 
     def __init__(self, path: str, authority: str = "localhost", max_message: int = 4 << 20):
@@ -151,11 +186,15 @@ class UnixChannel:
         self.max_message = max_message
         self._sock: socket.socket | None = None
         self._conn: h2.connection.H2Connection | None = None
+        self._inbox = bytearray()  # bytes of a frame not yet whole
+        self._retiring = False  # GOAWAY or a hang-up seen: no new streams on this connection
 
     def close(self) -> None:
         """Close the connection (politely: GOAWAY first, when it is still up)."""
         sock, conn = self._sock, self._conn
         self._sock = self._conn = None
+        self._inbox = bytearray()
+        self._retiring = False
         if sock is None:
             return
         try:
@@ -179,23 +218,38 @@ class UnixChannel:
         if len(request) + 5 > MAX_REQUEST:
             raise ValueError(f"request of {len(request)} bytes is over {MAX_REQUEST - 5}")
         deadline = time.monotonic() + timeout
-        try:
-            reply = self._exchange(method, request, deadline)
-        except GrpcError:
-            self.close()
-            raise
-        except TimeoutError:
-            self.close()
-            raise GrpcError("DEADLINE_EXCEEDED", f"no reply within {timeout:g}s") from None
-        except (BrokenPipeError, ConnectionResetError):
-            self.close()
-            raise GrpcError("UNAVAILABLE", "the runtime closed the connection") from None
-        except OSError as exc:
-            self.close()
-            raise GrpcError("UNAVAILABLE", f"unix:{self.path}: {exc.strerror or exc}") from None
-        except (h2.exceptions.H2Error, UnicodeDecodeError) as exc:  # bytes that are not HTTP/2
-            self.close()
-            raise GrpcError("INTERNAL", f"HTTP/2 protocol error: {exc}") from None
+        retried = False
+        while True:
+            try:
+                reused = self._connect(deadline)
+                reply = self._exchange(method, request, deadline)
+                break
+            except _Unprocessed as exc:
+                self.close()
+                if reused and not retried:
+                    retried = True
+                    continue
+                raise GrpcError("UNAVAILABLE", f"the runtime refused the call ({exc})") from None
+            except GrpcError:
+                self.close()
+                raise
+            except TimeoutError:
+                self.close()
+                raise GrpcError("DEADLINE_EXCEEDED", f"no reply within {timeout:g}s") from None
+            except (BrokenPipeError, ConnectionResetError):
+                self.close()
+                raise GrpcError("UNAVAILABLE", "the runtime closed the connection") from None
+            except OSError as exc:
+                self.close()
+                reason = printable(str(exc.strerror or exc))
+                raise GrpcError("UNAVAILABLE", f"unix:{self.path}: {reason}") from None
+            except (h2.exceptions.H2Error, UnicodeDecodeError) as exc:  # bytes that are not HTTP/2
+                self.close()
+                raise GrpcError(
+                    "INTERNAL", f"HTTP/2 protocol error: {printable(str(exc))}"
+                ) from None
+        if self._retiring:
+            self.close()  # the server kept our stream but will take no more on this connection
         return reply.result(self.max_message)
 
     def _remaining(self, deadline: float) -> float:
@@ -204,9 +258,12 @@ class UnixChannel:
             raise TimeoutError
         return left
 
-    def _connect(self, deadline: float) -> tuple[socket.socket, h2.connection.H2Connection]:
-        if self._sock is not None and self._conn is not None:
-            return self._sock, self._conn
+    def _connect(self, deadline: float) -> bool:
+        """Make sure a usable connection is open; True when it is one opened before."""
+        if self._sock is not None:
+            if self._still_usable():
+                return True
+            self.close()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self._remaining(deadline))
@@ -220,10 +277,37 @@ class UnixChannel:
             sock.close()
             raise
         self._sock, self._conn = sock, conn
-        return sock, conn
+        return False
+
+    def _still_usable(self) -> bool:
+        """Read what arrived while the connection sat idle (PINGs, SETTINGS, GOAWAY, a close)."""
+        sock, conn = self._sock, self._conn
+        budget = REPLY_OVERHEAD
+        try:
+            sock.setblocking(False)
+            while budget > 0:
+                data = sock.recv(READ_SIZE)
+                if not data:
+                    return False
+                budget -= len(data)
+                self._feed(conn, data, 0, None)
+        except BlockingIOError:
+            pass
+        except (OSError, GrpcError, h2.exceptions.H2Error, UnicodeDecodeError):
+            return False
+        if budget <= 0 or self._retiring:
+            return False
+        try:
+            pending = conn.data_to_send()  # acknowledgements of what was read
+            if pending:
+                sock.settimeout(1.0)
+                sock.sendall(pending)
+        except OSError:
+            return False
+        return True
 
     def _exchange(self, method: str, request: bytes, deadline: float) -> _Reply:
-        sock, conn = self._connect(deadline)
+        sock, conn = self._sock, self._conn
         stream = conn.get_next_available_stream_id()
         conn.send_headers(
             stream,
@@ -252,21 +336,60 @@ class UnixChannel:
             if budget < 0:
                 limit = self.max_message + REPLY_OVERHEAD
                 raise GrpcError("RESOURCE_EXHAUSTED", f"more than {limit} bytes for one reply")
-            for event in conn.receive_data(data):
-                self._handle(conn, stream, event, reply)
+            self._feed(conn, data, stream, reply)
             pending = conn.data_to_send()
             if pending:
-                sock.sendall(pending)
+                try:
+                    sock.sendall(pending)
+                except OSError:
+                    if not reply.ended:
+                        raise
+                    # The reply is whole but the server already hung up: keep the reply,
+                    # drop the connection.
+                    self._retiring = True
         return reply
 
-    def _handle(self, conn, stream: int, event, reply: _Reply) -> None:
-        if isinstance(event, h2.events.ConnectionTerminated):
-            # GOAWAY: streams up to last_stream_id are still answered; ours may not be.
-            if event.last_stream_id is None or event.last_stream_id < stream:
-                code = getattr(event.error_code, "name", event.error_code)
-                raise GrpcError("UNAVAILABLE", f"the runtime closed the connection (GOAWAY {code})")
-            return
-        if getattr(event, "stream_id", stream) != stream:
+    def _feed(self, conn, data: bytes, stream: int, reply: _Reply | None) -> None:
+        """Hand whole frames to h2, keeping GOAWAY frames from it (see the module docstring)."""
+        inbox = self._inbox
+        inbox += data
+        while len(inbox) >= FRAME_HEADER:
+            length = int.from_bytes(inbox[:3], "big")
+            if inbox.startswith(b"HTTP/1."):
+                # Not a gRPC server at all; grpc-go reports a failed handshake as UNAVAILABLE.
+                raise GrpcError("UNAVAILABLE", "the socket answers in HTTP/1.x, not HTTP/2")
+            if length > conn.max_inbound_frame_size:
+                # What h2 would say, before buffering a bogus length's worth of bytes.
+                raise GrpcError(
+                    "INTERNAL",
+                    f"HTTP/2 protocol error: frame of {length} bytes "
+                    f"over the {conn.max_inbound_frame_size}-byte limit",
+                )
+            end = FRAME_HEADER + length
+            if len(inbox) < end:
+                return
+            frame = bytes(inbox[:end])
+            del inbox[:end]
+            if frame[3] == GOAWAY:
+                self._goaway(frame, stream)
+                continue
+            for event in conn.receive_data(frame):
+                self._handle(conn, stream, event, reply)
+
+    def _goaway(self, frame: bytes, stream: int) -> None:
+        stream_id = int.from_bytes(frame[5:9], "big") & 0x7FFFFFFF
+        if stream_id != 0 or len(frame) < FRAME_HEADER + 8:
+            raise GrpcError("INTERNAL", "HTTP/2 protocol error: malformed GOAWAY frame")
+        last_stream = int.from_bytes(frame[9:13], "big") & 0x7FFFFFFF
+        error = _error_name(int.from_bytes(frame[13:17], "big"))
+        self._retiring = True
+        if stream and last_stream < stream:
+            raise _Unprocessed(f"GOAWAY {error}")
+        # Our stream is among those the server will still finish, whatever the error code says
+        # (grpc-go does the same); if it closes the socket instead, that is UNAVAILABLE.
+
+    def _handle(self, conn, stream: int, event, reply: _Reply | None) -> None:
+        if reply is None or getattr(event, "stream_id", None) != stream:
             return
         if isinstance(event, h2.events.ResponseReceived):
             reply.headers = dict(event.headers)
@@ -282,4 +405,5 @@ class UnixChannel:
         elif isinstance(event, h2.events.StreamReset):
             code = RESET_CODES.get(int(event.error_code), "INTERNAL")
             name = getattr(event.error_code, "name", event.error_code)
-            raise GrpcError(code, f"stream reset by the runtime ({name})")
+            who = "by the runtime" if event.remote_reset else "after a protocol error"
+            raise GrpcError(code, f"stream reset {who} ({name})")
