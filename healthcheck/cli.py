@@ -371,6 +371,8 @@ def cmd_host_event_log(argv: list[str]) -> int:
         return int(Status.UNKNOWN)
     print(f"{written} new event line(s) in {args.log_path}")
     return 0
+
+
 # ---------------------------------------------------------------------------------------- agent
 
 

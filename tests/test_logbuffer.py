@@ -207,9 +207,7 @@ def test_counter_with_revert_agrees_with_the_reference(expr, revert, lines):
 
 # Untrimmed journal messages: ASCII and Unicode white space (Go trims both) at either end,
 # newlines inside, non-ASCII text.
-multiline_messages = st.lists(
-    st.text(alphabet="abé \n\t\u00a0\u3000\x1c", max_size=6), max_size=30
-)
+multiline_messages = st.lists(st.text(alphabet="abé \n\t\u00a0\u3000\x1c", max_size=6), max_size=30)
 
 
 @settings(max_examples=400, deadline=None)
