@@ -19,6 +19,7 @@ import h2.config
 import h2.connection
 import h2.errors
 import h2.events
+import h2.exceptions
 from hyperframe.frame import GoAwayFrame
 
 
@@ -147,7 +148,8 @@ class GrpcServer:
                         if not self._answer(conn, client, stream):
                             return
                 client.sendall(conn.data_to_send())
-        except OSError:
+        except (OSError, h2.exceptions.ProtocolError):
+            # The client went away, or spoke after our GOAWAY (h2 refuses anything then).
             return
 
     def _answer(self, conn, client: socket.socket, stream: int) -> bool:
