@@ -72,10 +72,12 @@ def run_cli(bin_path):
         if env:
             full_env.update(env)
         prefix = []
-        with open("/proc/uptime") as fh:
-            up = float(fh.read().split()[0])
-        if up < min_uptime:
-            prefix = ["unshare", "--time", f"--boottime={int(min_uptime - up) + 60}", "--"]
+        if min_uptime:
+            from healthcheck.window import uptime
+
+            up = uptime()
+            if up < min_uptime:
+                prefix = ["unshare", "--time", f"--boottime={int(min_uptime - up) + 60}", "--"]
         return subprocess.run(
             [*prefix, bin_path(script), *args],
             capture_output=True,

@@ -92,16 +92,21 @@ def test_a_bogus_frame_length_is_refused_from_its_header(serve):
     )
 
 
-def test_a_server_that_never_stops_sending_is_cut_off_at_the_byte_budget(serve):
-    """Valid frames that carry nothing: DATA made only of padding adds no message bytes, so
-    only the per-reply byte budget stops it."""
+def _flood(frame_bytes: bytes, count: int) -> bytes:
     from hpack import Encoder
-    from hyperframe.frame import DataFrame, HeadersFrame
+    from hyperframe.frame import HeadersFrame
 
     block = Encoder().encode([(":status", "200"), ("content-type", "application/grpc")])
-    headers = HeadersFrame(1, data=block, flags=["END_HEADERS"]).serialize()
-    padding = DataFrame(1, data=b"", flags=["PADDED"], pad_length=255).serialize()
-    error = failure(serve(Reply(raw=headers + padding * 6000)), max_message=1000)
+    return HeadersFrame(1, data=block, flags=["END_HEADERS"]).serialize() + frame_bytes * count
+
+
+def test_a_server_that_never_stops_sending_is_cut_off_at_the_byte_budget(serve):
+    """Valid frames that carry nothing and need no answer (connection WINDOW_UPDATEs of 1 byte)
+    add no message bytes, so only the per-reply byte budget stops them."""
+    from hyperframe.frame import WindowUpdateFrame
+
+    update = WindowUpdateFrame(0, window_increment=1).serialize()
+    error = failure(serve(Reply(raw=_flood(update, 90_000))), max_message=1000)
     assert (error.code, error.message) == (
         "RESOURCE_EXHAUSTED",
         f"more than {1000 + (1 << 20)} bytes for one reply",

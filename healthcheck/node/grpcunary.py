@@ -350,14 +350,19 @@ class UnixChannel:
         return reply
 
     def _feed(self, conn, data: bytes, stream: int, reply: _Reply | None) -> None:
-        """Hand whole frames to h2, keeping GOAWAY frames from it (see the module docstring)."""
+        """Hand received bytes to h2, holding back GOAWAY frames (see the module docstring).
+
+        Only frame headers are read here; runs of whole frames between GOAWAYs go to h2 in one
+        call, and a partial frame waits in the inbox for the rest.
+        """
         inbox = self._inbox
         inbox += data
-        while len(inbox) >= FRAME_HEADER:
-            length = int.from_bytes(inbox[:3], "big")
-            if inbox.startswith(b"HTTP/1."):
+        start = pos = 0
+        while pos + FRAME_HEADER <= len(inbox):
+            if inbox.startswith(b"HTTP/1.", pos):
                 # Not a gRPC server at all; grpc-go reports a failed handshake as UNAVAILABLE.
                 raise GrpcError("UNAVAILABLE", "the socket answers in HTTP/1.x, not HTTP/2")
+            length = int.from_bytes(inbox[pos : pos + 3], "big")
             if length > conn.max_inbound_frame_size:
                 # What h2 would say, before buffering a bogus length's worth of bytes.
                 raise GrpcError(
@@ -365,18 +370,23 @@ class UnixChannel:
                     f"HTTP/2 protocol error: frame of {length} bytes "
                     f"over the {conn.max_inbound_frame_size}-byte limit",
                 )
-            end = FRAME_HEADER + length
-            if len(inbox) < end:
-                return
-            frame = bytes(inbox[:end])
-            del inbox[:end]
-            if frame[3] == GOAWAY:
-                self._goaway(frame, stream)
-                continue
-            for event in conn.receive_data(frame):
+            end = pos + FRAME_HEADER + length
+            if end > len(inbox):
+                break
+            if inbox[pos + 3] == GOAWAY:
+                self._deliver(conn, inbox[start:pos], stream, reply)
+                self._goaway(inbox[pos:end], stream)
+                start = end
+            pos = end
+        self._deliver(conn, inbox[start:pos], stream, reply)
+        del inbox[:pos]
+
+    def _deliver(self, conn, frames: bytearray, stream: int, reply: _Reply | None) -> None:
+        if frames:
+            for event in conn.receive_data(frames):
                 self._handle(conn, stream, event, reply)
 
-    def _goaway(self, frame: bytes, stream: int) -> None:
+    def _goaway(self, frame: bytearray, stream: int) -> None:
         stream_id = int.from_bytes(frame[5:9], "big") & 0x7FFFFFFF
         if stream_id != 0 or len(frame) < FRAME_HEADER + 8:
             raise GrpcError("INTERNAL", "HTTP/2 protocol error: malformed GOAWAY frame")
