@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 
+from healthcheck.text import one_line
+
 DEFAULT_MAX_OUTPUT_LENGTH = 80
 
 
@@ -60,18 +62,10 @@ def clamp_message(text: str, limit: int = DEFAULT_MAX_OUTPUT_LENGTH) -> str:
 
     Control characters (newlines, tabs, escapes, Unicode separators) become spaces so that a
     multi-line error still reads as one line. The cut is on a UTF-8 character boundary, unlike
-    NPD's byte slice, so the condition message is always valid UTF-8.
+    NPD's byte slice, so the condition message is always valid UTF-8. This is
+    :func:`healthcheck.text.one_line` with the protocol's default limit.
     """
-    if limit < 0:
-        raise ValueError("limit must be >= 0")
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = text.strip()
-    encoded = text.encode("utf-8", "surrogatepass")
-    if len(encoded) <= limit:
-        return encoded.decode("utf-8", "replace")
-    # "ignore" drops only the partial character the cut leaves at the end.
-    return encoded[:limit].decode("utf-8", "ignore").rstrip()
+    return one_line(text, limit)
 
 
 def describe_error(exc: BaseException) -> str:
