@@ -144,3 +144,29 @@ def envtest(tmp_path_factory):
     # A server that is there but fails to start is a failure, never a skip.
     with start_envtest(tmp_path_factory.mktemp("envtest"), assets=folder) as env:
         yield env
+
+
+RBAC_YAML = REPO / "packaging" / "kubernetes" / "rbac.yaml"
+
+
+@pytest.fixture(scope="session")
+def shipped_rbac(envtest):
+    """The session's real apiserver with packaging/kubernetes/rbac.yaml applied, as shipped."""
+    envtest.kubectl("apply", "-f", str(RBAC_YAML))
+    return envtest
+
+
+@pytest.fixture(params=["double", "real"])
+def kube(request):
+    """The API server an agent test runs against (tests/kube_backends.py): the double, then the
+    real kube-apiserver with the shipped RBAC, the agent as its ServiceAccount."""
+    from kube_backends import DoubleBackend, RealBackend
+
+    if request.param == "double":
+        yield DoubleBackend(request.getfixturevalue("double"))
+        return
+    backend = RealBackend(request.getfixturevalue("shipped_rbac"))
+    try:
+        yield backend
+    finally:
+        backend.close()

@@ -21,6 +21,8 @@ API (stable; other tests and benches build on it)::
         env.node_conditions("n1")                 # {type: condition dict}
         env.stop_apiserver(); env.start_apiserver()   # outage on the same port; etcd keeps data
         env.apiserver_running                     # bool
+        env.audit(user="...", since=unix_time)    # the API requests it served (audit log,
+                                                  # metadata level, one entry per request)
 
 Identities (static bearer tokens, ``--token-auth-file``):
 
@@ -35,7 +37,9 @@ Identities (static bearer tokens, ``--token-auth-file``):
 The server runs ``--authorization-mode=Node,RBAC``, ``--anonymous-auth=false`` and the
 NodeRestriction admission plugin, with its own CA and serving certificate (openssl, EC P-256)
 and a service-account signing key, all in ``workdir``. There is no kubelet, scheduler or
-controller manager: Nodes and Events are plain API objects.
+controller manager: Nodes and Events are plain API objects. Every request except health
+probes is written to ``workdir/audit.log`` (metadata level, at ResponseComplete), which is how
+tests and benches count what a client sent.
 
 Teardown is guaranteed: both daemons run in their own process groups, which ``stop()`` kills
 (SIGTERM, then SIGKILL); ``stop()`` also runs at interpreter exit, and each daemon gets
@@ -65,6 +69,15 @@ from pathlib import Path
 AGENT_NAMESPACE = "kube-system"
 AGENT_SERVICE_ACCOUNT = "node-healthcheck"
 READY_TIMEOUT = 60.0
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "nonResourceURLs": ["/readyz*", "/livez*", "/healthz*"]},
+        {"level": "Metadata"},
+    ],
+}
 _PR_SET_PDEATHSIG = 1
 
 
@@ -325,6 +338,9 @@ class Envtest:
             "--service-cluster-ip-range=10.0.0.0/24",
             "--endpoint-reconciler-type=none",
             "--profiling=false",
+            f"--audit-policy-file={self._audit_policy()}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-mode=blocking",
             *self.extra_flags,
         ]
         self._apiserver = self._spawn(argv, "kube-apiserver.log")
@@ -341,6 +357,44 @@ class Envtest:
         self._kill(self._apiserver)
         self._apiserver = None
         raise EnvtestError(f"kube-apiserver did not become ready: {tail}")
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "audit.log"
+
+    def _audit_policy(self) -> Path:
+        path = self.workdir / "audit-policy.json"
+        path.write_text(json.dumps(AUDIT_POLICY))
+        return path
+
+    def audit(self, *, user: str | None = None, since: float = 0.0) -> list[dict]:
+        """Audit events (dicts as the apiserver logs them) received at or after ``since``
+        (Unix time), of ``user`` (a user name or an identity key) when given."""
+        from datetime import datetime
+
+        if user in self.identities:
+            user = self.identities[user].user
+        found = []
+        try:
+            lines = self.audit_log.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a line being written right now
+            if user is not None and event.get("user", {}).get("username") != user:
+                continue
+            stamp = event.get("requestReceivedTimestamp", "")
+            try:
+                at = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+            if at >= since:
+                event["_at"] = at
+                found.append(event)
+        return found
 
     def stop_apiserver(self) -> None:
         """Kill the apiserver (an outage: connection refused on its port); etcd keeps running."""
