@@ -245,7 +245,7 @@ def test_metadata_fields_cannot_forge_or_split_a_log_line(tmp_path):
     event = Event(
         "e-1",
         "Other,event status is: Scheduled\n2024-01-01 00:00:00 - WARNING - Ecs event type is: X",
-        "Executed" + "x" * 5000,
+        "Executed" + "𝄞" * 5000,  # four bytes each: the bound is in bytes, not characters
         "2026-11-23T02:00:00Z",
     )
     log = tmp_path / "host_event.log"

@@ -43,6 +43,8 @@ def resolve_provider(provider: str, root: str = DMI_ROOT) -> str:
         return provider
     found = detect_provider(root)
     if found is None:
-        vendor = read_dmi(root).get("sys_vendor", "unreadable")
-        raise LookupError(f"no known cloud in DMI (sys_vendor {vendor[:30]!r}); use --provider")
+        from healthcheck.text import one_line
+
+        vendor = one_line(read_dmi(root).get("sys_vendor", "unreadable"), 30, marker="…")
+        raise LookupError(f"no known cloud in DMI (sys_vendor '{vendor}'); use --provider")
     return found
