@@ -10,13 +10,16 @@ _FIELDS = ("sys_vendor", "product_name", "bios_vendor")
 
 def read_dmi(root: str = DMI_ROOT) -> dict[str, str]:
     """The DMI fields that exist under ``root`` (bounded reads; unreadable ones are absent)."""
+    from healthcheck.safefile import read_regular
+
     values = {}
     for field in _FIELDS:
         try:
-            with open(os.path.join(root, field), "rb") as fh:
-                values[field] = fh.read(256).decode("utf-8", "replace").strip()
+            # Non-blocking and regular files only: a FIFO under --dmi-root cannot hang us.
+            data = read_regular(os.path.join(root, field), 256)
         except OSError:
             continue
+        values[field] = data.decode("utf-8", "replace").strip()
     return values
 
 
