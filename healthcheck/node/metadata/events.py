@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import time
 
+from healthcheck.text import one_line
+
 MAX_FIELD = 120  # bytes; longer ids/types/statuses are nonsense: cut rather than carried around
 # Epoch seconds rather than datetime objects: importing datetime costs ~1 ms of a one-shot
 # check's ~25 ms, and events need only ordering and one spelling.
@@ -25,8 +27,6 @@ NEVER = float("inf")
 def clean(value) -> str:
     """A field from the metadata server (untrusted) as one printable line of at most
     :data:`MAX_FIELD` bytes: :func:`healthcheck.text.one_line`."""
-    from healthcheck.text import one_line
-
     return one_line(value, MAX_FIELD)
 
 
@@ -136,7 +136,7 @@ class Reading:
     @classmethod
     def failed(cls, error: str) -> Reading:
         """A failed read; ``error`` may quote the server, so it is made one bounded line."""
-        from healthcheck.text import LOG_LIMIT, one_line
+        from healthcheck.text import LOG_LIMIT
 
         return cls((), one_line(error, LOG_LIMIT) or "unreadable reply")
 
