@@ -141,6 +141,28 @@ def emulators():
         emu.__exit__(None, None, None)
 
 
+FUZZ_SETTINGS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+
+
+def _argv(command: list[str], emu, tmp_path, *extra: str) -> list[str]:
+    """``command`` against ``emu`` with its state under ``tmp_path`` and a 3 s deadline."""
+    return [
+        *command,
+        "--provider",
+        emu.provider,
+        "--endpoint",
+        emu.url,
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--timeout",
+        "3s",
+        *extra,
+    ]
+
+
 def _run(argv: list[str]) -> tuple[int, str, str, float, int]:
     """``cli.main(argv)`` in-process: exit code, stdout, stderr, seconds, peak traced bytes."""
     out, err = io.StringIO(), io.StringIO()
@@ -165,29 +187,12 @@ def _assert_protocol_line(code: int, out: str, err: str) -> None:
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
-@settings(
-    max_examples=120,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=120, **FUZZ_SETTINGS)
 @given(data=st.data())
 def test_check_answers_any_reply_with_one_protocol_line(emulators, tmp_path, provider, data):
     emu = emulators[provider]
     emu.raw = data.draw(_reply(provider))
-    code, out, err, elapsed, peak = _run(
-        [
-            "check",
-            "maintenance-events",
-            "--provider",
-            provider,
-            "--endpoint",
-            emu.url,
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--timeout",
-            "3s",
-        ]
-    )
+    code, out, err, elapsed, peak = _run(_argv(["check", "maintenance-events"], emu, tmp_path))
     _assert_protocol_line(code, out, err)
     if code == 0:
         assert emu.raw[0] == 200  # "no events" only from a real reply, never from a failure
@@ -196,32 +201,15 @@ def test_check_answers_any_reply_with_one_protocol_line(emulators, tmp_path, pro
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(max_examples=60, **FUZZ_SETTINGS)
 @given(data=st.data())
 def test_host_event_log_writes_only_whole_wellformed_lines(emulators, tmp_path, provider, data):
     emu = emulators[provider]
     emu.raw = data.draw(_reply(provider))
     log = tmp_path / "host_event.log"
     before = log.read_bytes() if log.exists() else b""
-    code, out, err, elapsed, peak = _run(
-        [
-            "host-event-log",
-            "--provider",
-            provider,
-            "--endpoint",
-            emu.url,
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--log-path",
-            str(log),
-            "--timeout",
-            "3s",
-        ]
-    )
+    argv = _argv(["host-event-log"], emu, tmp_path, "--log-path", str(log))
+    code, out, err, elapsed, peak = _run(argv)
     assert code in (0, 2), (code, out, err)
     assert (out + err).count("\n") == 1 and "Traceback" not in out + err
     after = log.read_bytes() if log.exists() else b""
@@ -289,21 +277,9 @@ def test_a_slow_loris_metadata_server_cannot_hold_host_event_log(run_cli, tmp_pa
     with MetadataEmulator("azure", [{"EventId": "a"}]) as emu:
         emu.fault = "trickle"
         started = time.monotonic()
-        proc = run_cli(
-            "host-event-log",
-            "--provider",
-            "azure",
-            "--endpoint",
-            emu.url,
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--log-path",
-            str(tmp_path / "host_event.log"),
-            "--timeout",
-            "2s",
-            timeout=60,
-        )
+        log = str(tmp_path / "host_event.log")
+        proc = run_cli(*_argv(["host-event-log"], emu, tmp_path, "--log-path", log), timeout=60)
         elapsed = time.monotonic() - started
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "timed out" in proc.stderr
-    assert elapsed < 30  # bounded by --timeout (2 s) plus start-up; catches only a hang
+    assert elapsed < 30  # bounded by --timeout (3 s) plus start-up; catches only a hang
