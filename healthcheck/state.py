@@ -51,7 +51,7 @@ def read_state(path: str) -> dict:
         return {}
     try:
         value = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -62,6 +62,17 @@ def test_state_write_never_follows_a_link_at_a_predictable_temporary_name(tmp_pa
     assert sorted(leftovers) == sorted(f".s.json.{pid}.tmp" for pid in (os.getpid(), os.getppid()))
 
 
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a": ' * 50_000, "\x00\xff", "1e999999"])
+def test_a_state_file_we_did_not_write_reads_as_empty(tmp_path, text):
+    """Corrupt, deeply nested (json raised RecursionError through every caller) or binary."""
+    path = tmp_path / "s.json"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert read_state(str(path)) == {}
+    with locked_state(str(path)) as state:
+        state["n"] = 1
+    assert read_state(str(path)) == {"n": 1}
+
+
 def test_a_link_at_the_state_files_name_is_replaced_not_followed(tmp_path):
     victim = _victim(tmp_path)
     path = tmp_path / "s.json"
