@@ -283,3 +283,20 @@ def test_a_slow_loris_metadata_server_cannot_hold_host_event_log(run_cli, tmp_pa
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "timed out" in proc.stderr
     assert elapsed < 30  # bounded by --timeout (3 s) plus start-up; catches only a hang
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.lists(st.tuples(hostile_text, hostile_text, hostile_text), min_size=1, max_size=3),
+    more=st.integers(min_value=0, max_value=200),
+)
+def test_the_problem_message_itself_fits_the_protocol(fields, more):
+    """The checker's own message, before any clamp: the agent puts it in a NodeCondition."""
+    from healthcheck_plugins.maintenance_events import describe
+
+    from healthcheck.node.metadata.events import Event
+
+    events = [Event("e", kind, status, when) for kind, status, when in fields]
+    events += events[:1] * more  # "(+N more)" takes room too
+    message = describe(events)
+    assert len(message.encode()) <= 80 and message.isprintable(), message
