@@ -111,12 +111,12 @@ def fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def replace_file(path: str, data: bytes, mode: int = 0o600, *, durable: bool = True) -> None:
+def replace_file(path: str, data: bytes, mode: int = 0o600) -> None:
     """Replace ``path`` with ``data`` atomically: readers see the old file or the new, whole.
 
     The data goes to an exclusively created temporary file with a random name beside ``path``
-    (mode ``mode``, less the umask), which is fsynced (when ``durable``) and renamed over
-    ``path``. A symbolic link at ``path`` is replaced, never followed. On failure the temporary
+    (mode ``mode``, less the umask), which is fsynced and renamed over ``path``; the directory is
+    fsynced last. A symbolic link at ``path`` is replaced, never followed. On failure the temporary
     file is removed and ``OSError`` raised.
     """
     directory = os.path.dirname(path) or "."
@@ -124,8 +124,7 @@ def replace_file(path: str, data: bytes, mode: int = 0o600, *, durable: bool = T
     try:
         try:
             _write_all(fd, data)
-            if durable:
-                os.fsync(fd)
+            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -135,8 +134,7 @@ def replace_file(path: str, data: bytes, mode: int = 0o600, *, durable: bool = T
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if durable:
-        fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def open_append(path: str, mode: int = 0o644) -> int:

@@ -83,7 +83,8 @@ def digest(key: str) -> str:
 
 
 def _remembered(value) -> list[str]:
-    """The digests of a record: a string of concatenated digests, or (before 0.2) a list of keys."""
+    """The digests of a record: a string of concatenated digests, or the earlier form, a list of
+    "id<TAB>status" keys."""
     if isinstance(value, str):
         size = DIGEST_CHARS
         return [value[i : i + size] for i in range(0, len(value) - size + 1, size)]
