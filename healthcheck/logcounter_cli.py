@@ -11,28 +11,16 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.pflag import FlagError, wants_help
+from healthcheck.pflag import FlagError, HelpRequested
 from healthcheck.pflag import parse as parse_flags
 
 PROG = "log-counter"
 CHECKER = "log-counter"
-# klog's flags, registered on NPD's command line by klog.InitFlags; accepted, without effect
-# but for the verbosity.
-KLOG_FLAGS = {
-    "--v": "int",
-    "--vmodule": "str",
-    "--log_dir": "str",
-    "--log_file": "str",
-    "--log_file_max_size": "str",
-    "--stderrthreshold": "str",
-    "--log_backtrace_at": "str",
-    "--logtostderr": "bool",
-    "--alsologtostderr": "bool",
-    "--add_dir_header": "bool",
-    "--skip_headers": "bool",
-    "--skip_log_headers": "bool",
-    "--one_output": "bool",
-}
+# klog's flags NPD's log-counter bridges into pflag (-v visible, the others hidden); klog's
+# other flags (--log_dir, ...) are unknown to it, as here.
+KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
+# NPD reads at most 4 KiB of a plugin's stdout; a result line is cut there, one line.
+RESULT_LIMIT = 4096
 PFLAG_TYPES = {"str": "string", "int": "int", "bool": "", "duration": "duration"}
 
 
@@ -64,11 +52,12 @@ def run(argv: list[str]) -> int:
         checker = host.find(CHECKER).checker
     except host.CheckerNotFound as exc:
         raise FlagError(f"{PROG}: {exc}") from None
-    if wants_help(argv):
-        print(usage(checker))
-        return 0
     table = {opt.flag: (opt.name, opt) for opt in checker.options}
-    values, verbosity = parse_flags(argv, table, KLOG_FLAGS)
+    try:
+        values, verbosity = parse_flags(argv, table, KLOG_FLAGS)
+    except HelpRequested:
+        print(usage(checker), file=sys.stderr)  # pflag's usage goes to stderr
+        return 0
     options = checker.defaults()
     for name, value in values.items():
         setattr(options, name, value)
@@ -77,10 +66,12 @@ def run(argv: list[str]) -> int:
     except ValueError as exc:
         raise FlagError(str(exc)) from None
     from healthcheck.runner import run_check
+    from healthcheck.text import one_line
 
     outcome = run_check(checker, options, verbose=verbosity > 0)
-    if outcome.result.message:
-        print(outcome.result.message)
+    message = one_line(outcome.result.message, RESULT_LIMIT)
+    if message:
+        print(message)
     return int(outcome.result.status)
 
 
@@ -90,7 +81,9 @@ def main(argv=None) -> int:
     try:
         return run(argv)
     except FlagError as exc:
-        print(exc)
+        from healthcheck.text import one_line
+
+        print(one_line(str(exc)))  # one line of at most 80 bytes: NPD's condition message
         return 2
     except KeyboardInterrupt:
         return 130
