@@ -54,6 +54,12 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
     """
     import re2
 
+    from healthcheck.logbuffer import go_syntax_error
+    from healthcheck.pflag import go_quote
+
+    error = go_syntax_error(pattern)  # Go's rules and words, as NPD's regexps have elsewhere
+    if error is not None:
+        raise ValueError(f"invalid regular expression {go_quote(pattern)}: {error}")
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False  # RE2 would print its own copy of the error on stderr
@@ -67,7 +73,7 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
         reason = exc.args[0] if exc.args else "invalid"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise ValueError(f"invalid regular expression {pattern!r}: {reason}") from None
+        raise ValueError(f"invalid regular expression {go_quote(pattern)}: {reason}") from None
 
 
 def batchable(pattern: str) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.pflag import FlagError, HelpRequested
+from healthcheck.pflag import FlagError, HelpRequested, report_usage_error
 from healthcheck.pflag import parse as parse_flags
 
 COMPONENTS = ("kubelet", "docker", "cri", "kube-proxy")
@@ -208,10 +208,7 @@ def run(argv: list[str]) -> int:
 
 def _fail(message: str) -> int:
     """A usage error: one line of at most 80 bytes on stdout (NPD's condition message), exit 2."""
-    from healthcheck.text import one_line
-
-    print(one_line(message))
-    return 2
+    return report_usage_error(message)
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.pflag import FlagError, HelpRequested
+from healthcheck.pflag import FlagError, HelpRequested, report_usage_error
 from healthcheck.pflag import parse as parse_flags
 
 PROG = "log-counter"
@@ -81,10 +81,7 @@ def main(argv=None) -> int:
     try:
         return run(argv)
     except FlagError as exc:
-        from healthcheck.text import one_line
-
-        print(one_line(str(exc)))  # one line of at most 80 bytes: NPD's condition message
-        return 2
+        return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -182,6 +182,28 @@ def go_parse_bool(text: str) -> bool:
         raise _num_error("ParseBool", text, "invalid syntax") from None
 
 
+# ---------------------------------------------------------------------------------- reporting
+
+
+def report_usage_error(message: str) -> int:
+    """Print a usage error as the drop-ins do; return exit code 2.
+
+    stdout gets one line of at most 80 bytes, NPD's default ``max_output_length``: the condition
+    message. When that cut something off, the whole line (bounded for a log) goes to stderr,
+    which NPD writes to its log.
+    """
+    import sys
+
+    from healthcheck.text import LOG_LIMIT, PROTOCOL_LIMIT, one_line
+
+    line = one_line(message, PROTOCOL_LIMIT)
+    print(line, flush=True)
+    full = one_line(message, LOG_LIMIT, marker="…")
+    if full != line:
+        print(full, file=sys.stderr)
+    return 2
+
+
 # ---------------------------------------------------------------------------------- the parse
 
 

@@ -13,23 +13,64 @@ from __future__ import annotations
 
 from healthcheck import Checker, Condition, NpdMonitor, NpdRule, Option, Result, hookimpl
 
-EMPTY_SOURCE = "failed to filter journal log, empty source is not allowed"
+WATCH_ERROR = "error watching journald: "  # how NPD's log-counter prefixes journal errors
+EMPTY_SOURCE = WATCH_ERROR + "failed to filter journal log, empty source is not allowed"
 FOUND = "Found {count} matching logs, which meets the threshold of {threshold}"
 
 
 def validate(options) -> None:
-    """Startup errors, as NPD master reports them before reading anything."""
+    """Startup errors, in the order and words of NPD master's log-counter: the patterns, the
+    window's durations, the log path, the source."""
     from healthcheck.logbuffer import PatternError, compile_pattern
+    from healthcheck.pflag import go_quote
     from healthcheck.window import validate_durations
 
-    if not options.journald_source:
-        raise ValueError(EMPTY_SOURCE)
-    validate_durations(options.lookback, options.delay)
     for what, expr in (("pattern", options.pattern), ("revert pattern", options.revert_pattern)):
         try:
             compile_pattern(expr)
         except PatternError as exc:
-            raise ValueError(f'invalid {what} "{expr}": {exc}') from None
+            raise ValueError(f"invalid {what} {go_quote(expr)}: {exc}") from None
+    validate_durations(options.lookback, options.delay)
+    path_error = log_path_error(options.log_path)
+    if path_error is not None:
+        raise ValueError(path_error)
+    if not options.journald_source:
+        raise ValueError(EMPTY_SOURCE)
+
+
+def log_path_error(path: str) -> str | None:
+    """NPD's error for a ``--log-path`` it cannot open (None when empty or a directory)."""
+    import os
+
+    from healthcheck.pflag import go_quote
+
+    if not path:
+        return None
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError) as exc:
+        reason = _go_errno(exc)
+        return f"{WATCH_ERROR}failed to stat the log path {go_quote(path)}: stat {path}: {reason}"
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode):
+        quoted = go_quote(path)
+        return (
+            f"{WATCH_ERROR}failed to create journal client from path {quoted}: "
+            f"failed to open journal in directory {quoted}: not a directory"
+        )
+    return None
+
+
+def _go_errno(exc: Exception) -> str:
+    """An OS error as Go's syscall.Errno prints it: strerror with a lower-case first letter."""
+    import os
+
+    errno = getattr(exc, "errno", None)
+    if errno is None:
+        return "invalid argument"  # a NUL byte in the path: Go's EINVAL
+    text = os.strerror(errno)
+    return text[:1].lower() + text[1:]
 
 
 def count_matches(options, now: float, uptime: float, *, backend: str = "auto") -> int:
@@ -65,8 +106,10 @@ def check(ctx) -> Result:
         validate(opts)
         now = time.time()
         count = count_matches(opts, now, uptime())
-    except (ValueError, JournalError) as exc:
+    except ValueError as exc:
         return Result.unknown(str(exc))
+    except JournalError as exc:
+        return Result.unknown(WATCH_ERROR + str(exc))
     ctx.log(f"{count} matching logs (threshold {opts.count})")
     if count >= opts.count:
         return Result.problem(FOUND.format(count=count, threshold=opts.count))
