@@ -143,7 +143,7 @@ def parse_duration_ns(text: str | bytes) -> int:
         unit_text = s[ustart:i]
         unit = _UNITS.get(unit_text)
         if unit is None:
-            shown = unit_text.decode("utf-8", "replace")
+            shown = one_line(unit_text.decode("utf-8", "replace"), LOG_LIMIT)
             raise _error(
                 original,
                 f"time: unknown unit {go_quote(unit_text)} in duration {go_quote(original)}",

@@ -165,14 +165,14 @@ def _is_valid(component: str, values: dict) -> None:
             raise FlagError("the cri-socket-path cannot be empty for cri component")
 
 
-def run(argv: list[str]) -> int:
-    """Parse, validate and run one health check; return the exit code."""
-    # First NPD's own parse over every flag (its errors come before any validation), then the
-    # chosen component's checker reads its options.
-    try:
-        npd_values, _ = parse_flags(argv, _npd_table(), KLOG_FLAGS)
-    except HelpRequested:
-        return _help()
+def prepare(argv: list[str]):
+    """Parse and validate ``argv`` as NPD does: ``(component, checker, options, verbosity)``.
+
+    Raises :class:`FlagError` (pflag's or NPD's words) or :class:`HelpRequested`. NPD's own
+    parse over every flag comes first (its errors come before any validation), then IsValid,
+    then the chosen component's checker reads its options.
+    """
+    npd_values, _ = parse_flags(argv, _npd_table(), KLOG_FLAGS)
     component = npd_values.get("component", "kubelet")
     _is_valid(component, npd_values)
     from healthcheck import host
@@ -180,7 +180,7 @@ def run(argv: list[str]) -> int:
     try:
         checker = host.find(component).checker
     except host.CheckerNotFound as exc:
-        return _fail(f"error checking {component} health: {exc}")
+        raise FlagError(f"error checking {component} health: {exc}") from None
     values, verbosity = parse(argv, checker)
     values.pop("component", None)
     options = checker.defaults()
@@ -191,6 +191,15 @@ def run(argv: list[str]) -> int:
             checker.validate(options)
         except ValueError as exc:
             raise FlagError(str(exc)) from None
+    return component, checker, options, verbosity
+
+
+def run(argv: list[str]) -> int:
+    """Parse, validate and run one health check; return the exit code."""
+    try:
+        component, checker, options, verbosity = prepare(argv)
+    except HelpRequested:
+        return _help()
     from healthcheck.runner import run_check
     from healthcheck.text import one_line
 

@@ -44,8 +44,11 @@ def usage(checker) -> str:
     return "\n".join(lines)
 
 
-def run(argv: list[str]) -> int:
-    """Parse, validate and count once; return the exit code."""
+def prepare(argv: list[str]):
+    """Parse and validate ``argv`` as NPD does: ``(checker, options, verbosity)``.
+
+    Raises :class:`FlagError` (pflag's or NPD's words) or :class:`HelpRequested`.
+    """
     from healthcheck import host
 
     try:
@@ -53,11 +56,7 @@ def run(argv: list[str]) -> int:
     except host.CheckerNotFound as exc:
         raise FlagError(f"{PROG}: {exc}") from None
     table = {opt.flag: (opt.name, opt) for opt in checker.options}
-    try:
-        values, verbosity = parse_flags(argv, table, KLOG_FLAGS)
-    except HelpRequested:
-        print(usage(checker), file=sys.stderr)  # pflag's usage goes to stderr
-        return 0
+    values, verbosity = parse_flags(argv, table, KLOG_FLAGS)
     options = checker.defaults()
     for name, value in values.items():
         setattr(options, name, value)
@@ -65,6 +64,18 @@ def run(argv: list[str]) -> int:
         checker.validate(options)
     except ValueError as exc:
         raise FlagError(str(exc)) from None
+    return checker, options, verbosity
+
+
+def run(argv: list[str]) -> int:
+    """Parse, validate and count once; return the exit code."""
+    try:
+        checker, options, verbosity = prepare(argv)
+    except HelpRequested:
+        from healthcheck import host
+
+        print(usage(host.find(CHECKER).checker), file=sys.stderr)  # pflag's usage: stderr
+        return 0
     from healthcheck.runner import run_check
     from healthcheck.text import one_line
 
