@@ -213,3 +213,17 @@ def test_regexps_go_rejects(expr, error):
 )
 def test_regexps_go_accepts(expr):
     assert go_syntax_error(expr) is None
+
+
+@pytest.mark.parametrize("text", ["٣", "²", " 3", "3 ", "1_0", "", "+", "0x2"])
+def test_checker_options_take_ascii_digits_only(text):
+    """``healthcheck check``'s int and float options: digits are ASCII digits (issue 11, 3)."""
+    from healthcheck.declaration import Option
+
+    for kind in ("int", "float"):
+        if kind == "float" and text in ("0x2",):
+            continue
+        with pytest.raises(ValueError):
+            Option("n", type=kind).parse(text)
+    assert Option("n", type="int").parse("-12") == -12
+    assert Option("n", type="float").parse("2.5") == 2.5
