@@ -143,13 +143,23 @@ def _go_only_error(expr: str) -> tuple[int, str] | None:
     return None
 
 
-def _re2_options():
+def _re2_compile(expr):
+    """``re2.compile`` with RE2's default memory budget, or 64 MiB for a pattern that needs it.
+
+    RE2's default (8 MiB) refuses some patterns Go compiles (``\\pL{1000}``); the larger budget
+    is only given to those, since it also bounds the DFA cache of every search.
+    """
     import re2
 
     options = re2.Options()
     options.log_errors = False  # RE2 would also print the error to stderr through absl logging
+    try:
+        return re2.compile(expr, options=options)
+    except re2.error as exc:
+        if b"too large" not in (exc.args[0] if exc.args else b""):
+            raise
     options.max_mem = _MAX_MEM
-    return options
+    return re2.compile(expr, options=options)
 
 
 def go_syntax_error(expr: str) -> str | None:
@@ -158,19 +168,18 @@ def go_syntax_error(expr: str) -> str | None:
     here, and the first error in the text wins, as in Go's left-to-right parser."""
     import re2
 
-    options = _re2_options()
     go_only = _go_only_error(expr)
     if go_only is not None:
         position, message = go_only
         try:
-            re2.compile(expr[:position], options=options)
+            _re2_compile(expr[:position])
         except re2.error as exc:
             earlier = _re2_error(exc)
             if "missing closing" not in earlier:  # not an error yet where Go stopped
                 return earlier
         return message
     try:
-        re2.compile(expr, options=options)
+        _re2_compile(expr)
     except re2.error as exc:
         return _re2_error(exc)
     return None
@@ -198,7 +207,7 @@ def compile_pattern_with_anchor(expr: str, anchor: str, *, as_bytes: bool = Fals
         raise PatternError(error)
     wrapped = f"(?:{expr}){anchor}"
     try:
-        return re2.compile(wrapped.encode() if as_bytes else wrapped, options=_re2_options())
+        return _re2_compile(wrapped.encode() if as_bytes else wrapped)
     except re2.error as exc:
         raise PatternError(_re2_error(exc)) from None
 
