@@ -48,7 +48,7 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _must_run() and not _passed and exitstatus == 0:
+    if _must_run() and not _passed and exitstatus in (0, 5):  # 5: no test ran at all
         session.exitstatus = 1
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
