@@ -38,7 +38,7 @@ class DurationError(ValueError):
         self.go_message = go_message or message
 
 
-def go_quote(text: str | bytes) -> str:
+def time_quote(text: str | bytes) -> str:
     """Go's ``time.quote``: double quotes, ``\\"`` and ``\\\\`` escaped, and every byte of a
     control or non-ASCII character written as ``\\xNN``."""
     data = text if isinstance(text, bytes) else text.encode("utf-8", "surrogateescape")
@@ -105,7 +105,7 @@ def parse_duration_ns(text: str | bytes) -> int:
             f"invalid duration {type(text).__name__}: {_HINT}", "time: invalid duration"
         )
     original = s
-    invalid = "time: invalid duration " + go_quote(original)
+    invalid = "time: invalid duration " + time_quote(original)
     neg = False
     if s[:1] in (b"-", b"+"):
         neg = s[:1] == b"-"
@@ -138,7 +138,7 @@ def parse_duration_ns(text: str | bytes) -> int:
             i += 1
         if i == ustart:
             raise _error(
-                original, "time: missing unit in duration " + go_quote(original), "missing unit"
+                original, "time: missing unit in duration " + time_quote(original), "missing unit"
             )
         unit_text = s[ustart:i]
         unit = _UNITS.get(unit_text)
@@ -146,7 +146,7 @@ def parse_duration_ns(text: str | bytes) -> int:
             shown = one_line(unit_text.decode("utf-8", "replace"), LOG_LIMIT)
             raise _error(
                 original,
-                f"time: unknown unit {go_quote(unit_text)} in duration {go_quote(original)}",
+                f"time: unknown unit {time_quote(unit_text)} in duration {time_quote(original)}",
                 f'unknown unit "{shown}"',
             )
         if v > (1 << 63) // unit:
@@ -182,7 +182,7 @@ def parse_duration(text: str) -> float:
         raise DurationError(
             f'invalid duration "{shown}" (longer than {_TIMER_MAX:.0f}s, the longest wait '
             f"this platform's timers accept): {_HINT}",
-            "time: invalid duration " + go_quote(text),
+            "time: invalid duration " + time_quote(text),
         )
     return seconds
 

@@ -16,21 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# strconv.ParseBool's words.
-BOOL_WORDS = {
-    "1": True,
-    "t": True,
-    "T": True,
-    "TRUE": True,
-    "true": True,
-    "True": True,
-    "0": False,
-    "f": False,
-    "F": False,
-    "FALSE": False,
-    "false": False,
-    "False": False,
-}
 # klog registers -v with a shorthand, so pflag names it "-v, --v" in its errors.
 _V_NAME = "-v, --v"
 
@@ -175,10 +160,12 @@ def _parse_uint(s: str, base: int, bits: int) -> int | None:
 
 
 def go_parse_bool(text: str) -> bool:
-    """Go's ``strconv.ParseBool``."""
+    """Go's ``strconv.ParseBool``, with its error."""
+    from healthcheck.declaration import parse_bool  # the same words
+
     try:
-        return BOOL_WORDS[text]
-    except KeyError:
+        return parse_bool(text)
+    except ValueError:
         raise _num_error("ParseBool", text, "invalid syntax") from None
 
 
@@ -246,9 +233,12 @@ def parse(
                 verbosity = _verbosity(text)
             elif kind == "vmodule":
                 _check_vmodule(flag, text)
-            elif kind == "bool" and eq and text not in BOOL_WORDS:
-                # A Go flag package bool, bridged into pflag: its error is just "parse error".
-                raise _invalid(flag, text, "parse error")
+            elif kind == "bool" and eq:
+                try:
+                    go_parse_bool(text)
+                except ValueError:
+                    # A Go flag package bool, bridged into pflag: its error is "parse error".
+                    raise _invalid(flag, text, "parse error") from None
             continue
         if flag not in table:
             raise FlagError(f"unknown flag: {flag}")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthcheck.duration import DurationError, go_quote, parse_duration, parse_duration_ns
+from healthcheck.duration import DurationError, parse_duration, parse_duration_ns, time_quote
 from healthcheck.logbuffer import go_syntax_error
 from healthcheck.pflag import go_parse_bool, go_parse_int
 from healthcheck.pflag import go_quote as strconv_quote
@@ -103,7 +103,7 @@ def test_parse_bool_words():
 
 def test_quotes_as_go():
     assert strconv_quote('a"b\\c\nd\x00é\u2028') == '"a\\"b\\\\c\\nd\\x00é\\u2028"'
-    assert go_quote("٣s\n") == '"\\xd9\\xa3s\\x0a"'  # time.quote escapes every non-ASCII byte
+    assert time_quote("٣s\n") == '"\\xd9\\xa3s\\x0a"'  # time.quote escapes every non-ASCII byte
 
 
 @pytest.mark.parametrize(
