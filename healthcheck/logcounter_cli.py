@@ -21,6 +21,7 @@ CHECKER = "log-counter"
 KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
 # NPD reads at most 4 KiB of a plugin's stdout; a result line is cut there, one line.
 RESULT_LIMIT = 4096
+WATCH_ERROR = "error watching journald: "  # how NPD's log-counter prefixes journal errors
 PFLAG_TYPES = {"str": "string", "int": "int", "bool": "", "duration": "duration"}
 
 
@@ -60,11 +61,32 @@ def prepare(argv: list[str]):
     options = checker.defaults()
     for name, value in values.items():
         setattr(options, name, value)
+    from healthcheck.node.journal import npd_log_path_error
+
+    # NPD's order: patterns, durations, then the log path, then the source.
+    path_error = npd_log_path_error(options.log_path)
     try:
         checker.validate(options)
     except ValueError as exc:
+        if path_error is not None and not options.journald_source:
+            try:
+                checker.validate(_with_source(options))
+            except ValueError:
+                raise FlagError(str(exc)) from None
+            raise FlagError(WATCH_ERROR + path_error) from None
         raise FlagError(str(exc)) from None
+    if path_error is not None:
+        raise FlagError(WATCH_ERROR + path_error)
     return checker, options, verbosity
+
+
+def _with_source(options):
+    """A copy of ``options`` with a source, to tell a missing source from earlier errors."""
+    import copy
+
+    probe = copy.copy(options)
+    probe.journald_source = "x"
+    return probe
 
 
 def run(argv: list[str]) -> int:

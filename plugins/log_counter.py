@@ -19,8 +19,9 @@ FOUND = "Found {count} matching logs, which meets the threshold of {threshold}"
 
 
 def validate(options) -> None:
-    """Startup errors, in the order and words of NPD master's log-counter: the patterns, the
-    window's durations, the log path, the source."""
+    """Startup errors NPD master's log-counter reports before reading anything, in its order and
+    words: the patterns, the window's durations, the source. (NPD checks the log path between
+    the last two; that is I/O, done by the check itself and by the drop-in's startup.)"""
     from healthcheck.logbuffer import PatternError, compile_pattern
     from healthcheck.pflag import go_quote
     from healthcheck.window import validate_durations
@@ -31,46 +32,8 @@ def validate(options) -> None:
         except PatternError as exc:
             raise ValueError(f"invalid {what} {go_quote(expr)}: {exc}") from None
     validate_durations(options.lookback, options.delay)
-    path_error = log_path_error(options.log_path)
-    if path_error is not None:
-        raise ValueError(path_error)
     if not options.journald_source:
         raise ValueError(EMPTY_SOURCE)
-
-
-def log_path_error(path: str) -> str | None:
-    """NPD's error for a ``--log-path`` it cannot open (None when empty or a directory)."""
-    import os
-
-    from healthcheck.pflag import go_quote
-
-    if not path:
-        return None
-    try:
-        info = os.stat(path)
-    except (OSError, ValueError) as exc:
-        reason = _go_errno(exc)
-        return f"{WATCH_ERROR}failed to stat the log path {go_quote(path)}: stat {path}: {reason}"
-    import stat
-
-    if not stat.S_ISDIR(info.st_mode):
-        quoted = go_quote(path)
-        return (
-            f"{WATCH_ERROR}failed to create journal client from path {quoted}: "
-            f"failed to open journal in directory {quoted}: not a directory"
-        )
-    return None
-
-
-def _go_errno(exc: Exception) -> str:
-    """An OS error as Go's syscall.Errno prints it: strerror with a lower-case first letter."""
-    import os
-
-    errno = getattr(exc, "errno", None)
-    if errno is None:
-        return "invalid argument"  # a NUL byte in the path: Go's EINVAL
-    text = os.strerror(errno)
-    return text[:1].lower() + text[1:]
 
 
 def count_matches(options, now: float, uptime: float, *, backend: str = "auto") -> int:
@@ -98,12 +61,15 @@ def count_matches(options, now: float, uptime: float, *, backend: str = "auto") 
 def check(ctx) -> Result:
     import time
 
-    from healthcheck.node.journal import JournalError
+    from healthcheck.node.journal import JournalError, npd_log_path_error
     from healthcheck.window import uptime
 
     opts = ctx.options
     try:
         validate(opts)
+        path_error = npd_log_path_error(opts.log_path)
+        if path_error is not None:
+            raise ValueError(WATCH_ERROR + path_error)
         now = time.time()
         count = count_matches(opts, now, uptime())
     except ValueError as exc:
