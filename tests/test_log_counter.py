@@ -517,3 +517,14 @@ def test_live_system_journal_while_newer_entries_keep_arriving(bin_path):
     found = int(result["stdout"].split()[1])
     assert found > 2
     assert result["elapsed"] < 10, "counting must stop at the first entry newer than its start"
+
+
+def test_validate_does_no_io_so_a_config_may_name_a_journal_to_come(tmp_path):
+    """The agent validates options at load time; NPD checks the log path when it runs."""
+    from healthcheck import host
+
+    checker = host.find("log-counter").checker
+    options = checker.defaults()
+    options.journald_source = "systemd"
+    options.log_path = str(tmp_path / "not-yet")
+    checker.validate(options)  # no error: the path is the run's business
