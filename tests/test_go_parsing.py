@@ -225,3 +225,49 @@ def test_checker_options_take_ascii_digits_only(text):
             Option("n", type=kind).parse(text)
     assert Option("n", type="int").parse("-12") == -12
     assert Option("n", type="float").parse("2.5") == 2.5
+
+
+REGEX_PIECES = [
+    "a",
+    "(",
+    ")",
+    "[",
+    "]",
+    "\\",
+    "C",
+    "Q",
+    "E",
+    "*",
+    "+",
+    "?",
+    "{2}",
+    "{1001}",
+    "|",
+    "(?P<",
+    ">",
+    "(?<",
+    "é",
+    "(?i)",
+    "(?:",
+    "\n",
+    "^",
+    "$",
+    ":alpha:",
+    "-",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(REGEX_PIECES), max_size=8).map("".join))
+def test_go_syntax_check_and_compile_agree(expr):
+    """Whatever the pattern: an error is one Go-worded ValueError, and a pattern the check
+    accepts compiles."""
+    from healthcheck.logbuffer import PatternError, compile_pattern
+
+    error = go_syntax_error(expr)
+    if error is None:
+        compile_pattern(expr)
+    else:
+        assert error.startswith("error parsing regexp: ")
+        with pytest.raises(PatternError):
+            compile_pattern(expr)
