@@ -413,9 +413,59 @@ def _head_of_get(conn: Connection, path: str, deadline: float) -> tuple[int, str
     try:
         conn._sock.settimeout(max(0.001, deadline - time.monotonic()))
         conn._sock.sendall(payload)
-        status, reason, _version, headers = conn._read_head(_Reader(conn._sock, deadline))
+        status, reason, headers = _go_read_head(_Reader(conn._sock, deadline))
     except TimeoutError:
         raise HttpError("timed out waiting for the response") from None
     except OSError as exc:
         raise HttpError(f"connection failed: {exc.strerror or exc}") from None
     return status, reason, headers
+
+
+def _go_read_head(reader: _Reader) -> tuple[int, str, dict]:
+    """A response head read as Go's net/http reads one: lines end in LF or CRLF, the status
+    code is exactly three digits, the version ``HTTP/x.y``, every header line has a colon, and
+    up to five 1xx responses (but 101) are skipped. Raises :class:`HttpError` where Go errs."""
+    for _ in range(6):
+        budget = MAX_HEADER_BYTES
+        lines: list[bytes] = []
+        while True:
+            line = reader.read_until(b"\n", budget)
+            budget -= len(line)
+            if budget < 0:
+                raise HttpError(f"response headers larger than {MAX_HEADER_BYTES} bytes")
+            line = line[:-1].removesuffix(b"\r")
+            if not line:
+                break
+            lines.append(line)
+        if not lines:
+            raise HttpError("malformed HTTP response: empty status line")
+        status, reason = _go_status_line(lines[0].decode("latin-1"))
+        headers: dict[str, str] = {}
+        for raw in lines[1:]:
+            name, colon, value = raw.decode("latin-1").partition(":")
+            if not colon or not name or name != name.strip():
+                raise HttpError(f"malformed MIME header line: {raw[:60]!r}")
+            headers[name.lower()] = value.strip(" \t")
+        if not 100 <= status < 200 or status == 101:
+            return status, reason, headers
+    raise HttpError("too many 1xx informational responses")
+
+
+def _go_status_line(line: str) -> tuple[int, str]:
+    """``HTTP/1.1 200 OK`` -> (200, "OK"), with Go's checks of the version and the code."""
+    version, space, rest = line.partition(" ")
+    if not space:
+        raise HttpError(f"malformed HTTP response {line[:60]!r}")
+    code, _, reason = rest.lstrip(" ").partition(" ")
+    digits = code[1:] if code[:1] == "+" else code
+    if len(code) != 3 or not digits.isascii() or not digits.isdigit():
+        raise HttpError(f"malformed HTTP status code {code[:20]!r}")
+    if not (
+        len(version) == 8
+        and version.startswith("HTTP/")
+        and version[5] in "0123456789"
+        and version[6] == "."
+        and version[7] in "0123456789"
+    ):
+        raise HttpError(f"malformed HTTP version {version[:20]!r}")
+    return int(digits), reason

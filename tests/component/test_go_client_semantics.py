@@ -24,6 +24,11 @@ def server():
         "/slow": reply("200 OK"),
         **{f"/c{n}": redirect("301 Moved Permanently", f"/c{n - 1}") for n in range(1, 12)},
         "/c0": reply("200 OK"),
+        "/lf": b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",
+        "/0200": b"HTTP/1.1 0200 OK\r\nContent-Length: 0\r\n\r\n",
+        "/http2": b"HTTP/2 200 OK\r\n\r\n",
+        "/nocolon": b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        "/1xx": b"HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\r\n\r\n",
     }
     s = RawHttpServer(routes, delay={"/slow": 1.2})
     yield s
@@ -50,6 +55,14 @@ def test_a_redirect_without_location_is_the_answer(server):
 def test_redirects_we_cannot_follow_are_errors(server, path):
     with pytest.raises(http.HttpError):
         http.probe_status(_url(server, path), timeout=10)
+
+
+def test_heads_are_read_as_go_reads_them(server):
+    assert http.probe_status(_url(server, "/lf"), timeout=10) == (200, "OK")
+    assert http.probe_status(_url(server, "/1xx"), timeout=10) == (200, "OK")
+    for path in ("/0200", "/http2", "/nocolon"):
+        with pytest.raises(http.HttpError, match="malformed"):
+            http.probe_status(_url(server, path), timeout=10)
 
 
 def test_the_body_of_the_200_is_never_read(server):
