@@ -8,13 +8,13 @@ would hide every difference this tier exists to catch.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from shared_assets import AssetsMissing, assets, shared_present
 
-HERE = Path(__file__).resolve().parent
 _PREFIX = "tests/npd_diff/"
 _passed: list[str] = []
 
@@ -28,7 +28,7 @@ def npd_bin():
     """``npd_bin(name)``: the path of NPD's binary ``name`` (health-checker, log-counter)."""
     try:
         folder = assets("npd")
-    except (AssetsMissing, OSError) as exc:
+    except (AssetsMissing, OSError, subprocess.CalledProcessError) as exc:
         why = f"differential tests need NPD's binaries ({exc}); set NPD_ASSETS=DIR to run them"
         if _must_run():
             pytest.fail(f"CI=true and shared/npd/ is present, but: {why}")
