@@ -221,6 +221,29 @@ def test_kube_proxy_and_kubelet_probes_as_npd(npd_bin, our_bin, http_server):
         ),
         Case("docker unreachable", ["--component=docker", NO_REPAIR]),
         Case("cri unreachable", ["--component=cri", NO_REPAIR]),
+        Case("cri socket elsewhere", ["--component=cri", NO_REPAIR, "--cri-socket-path=/x.sock"]),
+        Case("crictl missing", ["--component=cri", NO_REPAIR, "--crictl-path=/nonexistent"]),
+        Case(
+            "cri endpoint we cannot speak",
+            ["--component=cri", NO_REPAIR, "--cri-socket-path=tcp://127.0.0.1:1"],
+            # NPD hands it to crictl, which fails: unhealthy, and with repair on the runtime is
+            # killed for a typo. Here it is a flag error (README, deliberate differences).
+            npd_differs=(
+                (1, "cri:containerd was found unhealthy; repair flag : false"),
+                (2, "unsupported CRI endpoint 'tcp://127.0.0.1:1': use unix:///path/to/socket"),
+            ),
+        ),
+        Case(
+            "cri timeout 0",
+            ["--component=cri", NO_REPAIR, "--cri-timeout=0"],
+            npd_differs=(
+                (1, "cri:containerd was found unhealthy; repair flag : false"),
+                (
+                    2,
+                    'invalid argument "0" for "--cri-timeout" flag: "0" is below the minimum 0.001',
+                ),
+            ),
+        ),
         Case(
             "docker, timeout 0",
             ["--component=docker", NO_REPAIR, "--health-check-timeout=0"],
