@@ -61,7 +61,9 @@ def _flag_cases() -> list[Case]:
         "--component=etcd --bogus",
         "--service --component=etcd",
     ]
-    cases = [Case(f"flag {a!r}", [*a.split(" "), NO_REPAIR]) for a in bad_values]
+    # Aimed at a port nothing listens on, so that a kubelet on this machine cannot answer.
+    env = {"HOST_ADDRESS": "127.0.0.1", "KUBELET_PORT": "1"}
+    cases = [Case(f"flag {a!r}", [*a.split(" "), NO_REPAIR], env) for a in bad_values]
     cases.append(Case("help", ["--help"]))
     cases.append(Case("-h", ["-h", "--bogus"]))
     cases.append(Case("bogus then help", ["--bogus", "--help"]))
@@ -173,7 +175,8 @@ def test_kube_proxy_and_kubelet_probes_as_npd(npd_bin, our_bin, http_server):
         Case("kubelet host garbage", [NO_REPAIR], {"HOST_ADDRESS": "a b", "KUBELET_PORT": port}),
         Case("kubelet host [", [NO_REPAIR], {"HOST_ADDRESS": "[::1", "KUBELET_PORT": port}),
         Case("kubelet IPv6 host", [NO_REPAIR], {"HOST_ADDRESS": "::1", "KUBELET_PORT": port}),
-        Case("kubelet port empty", [NO_REPAIR], {**host, "KUBELET_PORT": ""}),
+        # the default port, on an address where no kubelet of this machine listens
+        Case("kubelet port empty", [NO_REPAIR], {"HOST_ADDRESS": "127.0.0.2", "KUBELET_PORT": ""}),
         Case("kubelet port :1", [NO_REPAIR], {**host, "KUBELET_PORT": ":1"}),
         Case("kubelet port newline", [NO_REPAIR], {**host, "KUBELET_PORT": "1\n2"}),
         *(
