@@ -118,7 +118,7 @@ def test_once_with_unreachable_server_exits_unknown_with_one_line(run_cli, doubl
     started = time.monotonic()
     proc = run_cli(*_once(setup))
     assert time.monotonic() - started < 20
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # not reported: the --once exit code for it (README)
     assert "could not report" in proc.stderr and "Traceback" not in proc.stderr
 
 
