@@ -95,9 +95,6 @@ class Preview:
         self.would_run = would_run
         self.reason = reason
 
-    def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in self.__slots__}
-
 
 _dry_run_lock = threading.Lock()
 _dry_run = False  # one-way: once set, no repair action runs in this process again

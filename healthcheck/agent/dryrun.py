@@ -134,4 +134,12 @@ class DryRunApi:
                 ]
             ],
         )
-        self._emit({"verb": "REPAIR", **preview.as_dict()}, table)
+        record = {
+            "verb": "REPAIR",
+            "check": preview.checker,
+            "target": preview.target,
+            "action": preview.action,
+            "would_run": preview.would_run,
+            "reason": preview.reason,
+        }
+        self._emit(record, table)
