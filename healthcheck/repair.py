@@ -203,15 +203,15 @@ def apply(checker: str, ctx, repair: Repair) -> str:
 
 
 def _preview(checker: str, ctx, repair: Repair, allowed: bool, why: str) -> str:
-    """The dry run's account: the policy's verdict, the recorded cooldown read (not claimed)."""
+    """The dry run's account: the policy's verdict and the cooldown, claimed only in memory."""
     from healthcheck.text import LOG_LIMIT, one_line
 
     what = one_line(repair.describe(ctx), LOG_LIMIT)
     target = one_line(repair.target(ctx), LOG_LIMIT)
     if allowed:
-        since = _recorded_within_cooldown(checker, ctx, target)
-        if since is not None:
-            allowed, why = False, since
+        refused = _claim_in_memory(checker, ctx, target)
+        if refused is not None:
+            allowed, why = False, refused
     account = f"dry run: would {what} ({why})" if allowed else f"dry run: {why}"
     preview = Preview(checker, target, what, allowed, why)
     with _dry_run_lock:
@@ -221,8 +221,14 @@ def _preview(checker: str, ctx, repair: Repair, allowed: bool, why: str) -> str:
     return account
 
 
-def _recorded_within_cooldown(checker: str, ctx, target: str) -> str | None:
-    """Why the claim would fail (a repair recorded within the cooldown), read without a lock."""
+# The repairs a dry run would have made, as the state file would record them (path -> state),
+# so that its later previews hit the cooldown as the real runs would.
+_dry_claims: dict[str, dict] = {}
+
+
+def _claim_in_memory(checker: str, ctx, target: str) -> str | None:
+    """Why the claim would fail (a repair within the cooldown, on disk or in this dry run);
+    ``None`` after recording the would-be repair in memory. The state file is only read."""
     from healthcheck.duration import format_duration
     from healthcheck.state import read_state
 
@@ -230,15 +236,23 @@ def _recorded_within_cooldown(checker: str, ctx, target: str) -> str | None:
     cooldown = float(getattr(opts, "cooldown_time", 120.0))
     path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
     try:
-        state = read_state(path)
+        on_disk = read_state(path)
     except (OSError, ValueError):
-        return None  # the real run would say why it cannot claim; a preview need not
-    now = time.clock_gettime(time.CLOCK_BOOTTIME)
-    since = _within_cooldown(state, target, _boot_id(), now, cooldown)
-    if since is None:
-        return None
+        on_disk = {}  # the real run would say why it cannot claim; a preview need not
+    boot = _boot_id()
+    with _dry_run_lock:
+        now = time.clock_gettime(time.CLOCK_BOOTTIME)
+        claims = _dry_claims.setdefault(path, {})
+        since = _within_cooldown(on_disk, target, boot, now, cooldown)
+        last = "last repair"
+        if since is None:
+            since = _within_cooldown(claims, target, boot, now, cooldown)
+            last = "this dry run's last would-be repair"
+        if since is None:
+            claims[target] = {"boot_id": boot, "boottime": now}
+            return None
     return (
-        f"not repairing: last repair {format_duration(round(since))} ago, "
+        f"not repairing: {last} {format_duration(round(since))} ago, "
         f"within the cooldown {format_duration(cooldown)}"
     )
 

@@ -24,8 +24,8 @@ from healthcheck.protocol import Status, worst
 EVENT_COMPONENT = "healthcheck-agent"
 SHUTDOWN_BUDGET = 5.0
 # After SIGTERM the process ends by this many seconds whatever is stuck (a plugin's non-daemon
-# thread or atexit handler, a stdout nobody reads): the orderly path is bounded by
-# SHUTDOWN_BUDGET, this is the floor under it.
+# thread or exit handler): the orderly path is bounded by SHUTDOWN_BUDGET, this is the floor
+# under it.
 SHUTDOWN_HARD_LIMIT = SHUTDOWN_BUDGET + 2.0
 STARTUP_ADOPT_WAIT = 5.0
 ONCE_FLUSH_BUDGET = 10.0
@@ -139,7 +139,10 @@ def run_once(agent: Agent) -> int:
         )
         return EXIT_NOT_REPORTED
     if reporter.events_refused:
-        log(f"not reported: the API server refused {reporter.events_refused} event(s)")
+        log(
+            f"not reported: the API server refused {reporter.events_refused} event(s) "
+            f"(checks found {status.name})"
+        )
         return EXIT_NOT_REPORTED
     return int(status)
 

@@ -277,13 +277,11 @@ class Reporter:
             self._thread.join(timeout)
 
     def settled(self) -> bool:
-        """Nothing pending: the node was read, our conditions as sent, no event queued."""
+        """Nothing pending: our conditions as sent (so the node was read), no event queued."""
         version, conditions = self.table.snapshot()
         return (
-            self.adopted
-            and (not conditions or version == self.sent_version)
-            and not self.pending_events()
-        )
+            not conditions or (self.adopted and version == self.sent_version)
+        ) and not self.pending_events()
 
     def pending(self) -> str:
         """What is not yet sent, in words (for the log)."""
