@@ -9,6 +9,7 @@ request, on demand, which no real API server produces.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import signal
@@ -133,21 +134,28 @@ def test_once_exit_codes_when_everything_was_reported(api, agent_argv):
 # ------------------------------------------------------------------------------------ SIGTERM
 
 
-def _running_then_failing(argv, api, flag, fault, stderr_path):
-    """Start the agent, let it PATCH once, then fail every request with ``fault`` and flip."""
+@contextlib.contextmanager
+def running_then_failing(argv, api, flag, fault, stderr_path):
+    """The agent, after one PATCH, with every request failing by ``fault`` and a change
+    refused (its retry announced); killed on the way out if it is still running."""
     with open(stderr_path, "w") as log:
         agent = subprocess.Popen(argv, stderr=log, stdout=subprocess.DEVNULL)
-    assert api.wait_for(lambda d: d.nodes[NODE]["status"]["conditions"], 20)
-    api.inject(*[fault] * 10_000)
-    flag.touch()
-    # Wait until the change was sent, refused, and the retry announced.
-    deadline = time.monotonic() + 20
-    while "retrying in" not in stderr_path.read_text() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return agent
+    try:
+        assert api.wait_for(lambda d: d.nodes[NODE]["status"]["conditions"], 20)
+        api.inject(*[fault] * 10_000)
+        flag.touch()
+        deadline = time.monotonic() + 20
+        while "retrying in" not in stderr_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield agent
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait()
 
 
-def _sigterm(agent, api, stderr_path) -> tuple[int, list, list[str]]:
+def sigterm(agent, api, stderr_path) -> tuple[int, list, list[str]]:
+    """SIGTERM; the exit code, the requests and the log lines that came after it."""
     lines_before = len(stderr_path.read_text().splitlines())
     requests_before = len(api.requests)
     agent.send_signal(signal.SIGTERM)
@@ -158,15 +166,10 @@ def _sigterm(agent, api, stderr_path) -> tuple[int, list, list[str]]:
 
 def test_sigterm_honours_a_retry_after_that_falls_past_the_deadline(api, agent_argv, tmp_path):
     argv, flag = agent_argv
-    stderr_path = tmp_path / "stderr"
-    agent = _running_then_failing(argv, api, flag, (429, 60), stderr_path)
-    try:
-        assert "retrying in 60.0s" in stderr_path.read_text()
-        code, requests, lines = _sigterm(agent, api, stderr_path)
-    finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
+    log = tmp_path / "stderr"
+    with running_then_failing(argv, api, flag, (429, 60), log) as agent:
+        assert "retrying in 60.0s" in log.read_text()
+        code, requests, lines = sigterm(agent, api, log)
     assert code == 0
     assert requests == []  # the server asked for 60 s; the shutdown budget is 5 s
     assert not any("retrying" in line for line in lines), lines
@@ -175,14 +178,9 @@ def test_sigterm_honours_a_retry_after_that_falls_past_the_deadline(api, agent_a
 
 def test_sigterm_makes_one_final_attempt_and_announces_no_retry(api, agent_argv, tmp_path):
     argv, flag = agent_argv
-    stderr_path = tmp_path / "stderr"
-    agent = _running_then_failing(argv, api, flag, (503,), stderr_path)
-    try:
-        code, requests, lines = _sigterm(agent, api, stderr_path)
-    finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
+    log = tmp_path / "stderr"
+    with running_then_failing(argv, api, flag, (503,), log) as agent:
+        code, requests, lines = sigterm(agent, api, log)
     assert code == 0
     # Pending: the status PATCH and one event; the PATCH fails, so the event is not tried.
     assert [(r.method, r.path) for r in requests] == [("PATCH", f"/api/v1/nodes/{NODE}/status")]
@@ -192,16 +190,11 @@ def test_sigterm_makes_one_final_attempt_and_announces_no_retry(api, agent_argv,
 
 def test_sigterm_sends_what_is_pending_when_the_server_is_back(api, agent_argv, tmp_path):
     argv, flag = agent_argv
-    stderr_path = tmp_path / "stderr"
-    agent = _running_then_failing(argv, api, flag, (503,), stderr_path)
-    try:
+    log = tmp_path / "stderr"
+    with running_then_failing(argv, api, flag, (503,), log) as agent:
         with api.lock:
             api.faults.clear()
-        code, requests, _ = _sigterm(agent, api, stderr_path)
-    finally:
-        if agent.poll() is None:
-            agent.kill()
-            agent.wait()
+        code, requests, _ = sigterm(agent, api, log)
     assert code == 0
     assert api.conditions(NODE)["FlipProblem"]["status"] == "True"
     assert len(requests) == 2, requests  # the PATCH and the event, once each

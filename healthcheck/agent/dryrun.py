@@ -23,6 +23,8 @@ from healthcheck.table import render_table
 from healthcheck.text import LOG_LIMIT, PROTOCOL_LIMIT, one_line
 
 FORMS = ("json", "table")
+CONDITION_HEADER = ["CONDITION", "STATUS", "REASON", "SINCE", "MESSAGE"]
+EVENT_HEADER = ["TYPE", "REASON", "COUNT", "MESSAGE"]
 
 
 def _cell(value, limit: int = PROTOCOL_LIMIT) -> str:
@@ -93,32 +95,21 @@ class DryRunApi:
     def get_node(self, name: str) -> dict:
         return {}
 
+    def _write(self, verb: str, path: str, body: dict, header: list[str], rows) -> dict:
+        table = _block(f"{verb} {_cell(path, LOG_LIMIT)}", header, rows)
+        return self._emit({"verb": verb, "path": path, "body": body}, table)
+
     def patch_node_status(self, name: str, body: dict) -> dict:
         path = f"/api/v1/nodes/{name}/status"
-        table = _block(
-            f"PATCH {_cell(path, LOG_LIMIT)}",
-            ["CONDITION", "STATUS", "REASON", "SINCE", "MESSAGE"],
-            condition_rows(body),
-        )
-        return self._emit({"verb": "PATCH", "path": path, "body": body}, table)
+        return self._write("PATCH", path, body, CONDITION_HEADER, condition_rows(body))
 
     def create_event(self, namespace: str, body: dict) -> dict:
         path = f"/api/v1/namespaces/{namespace}/events"
-        table = _block(
-            f"POST {_cell(path, LOG_LIMIT)}",
-            ["TYPE", "REASON", "COUNT", "MESSAGE"],
-            event_rows(body),
-        )
-        return self._emit({"verb": "POST", "path": path, "body": body}, table)
+        return self._write("POST", path, body, EVENT_HEADER, event_rows(body))
 
     def patch_event(self, namespace: str, name: str, patch: dict) -> dict:
         path = f"/api/v1/namespaces/{namespace}/events/{name}"
-        table = _block(
-            f"PATCH {_cell(path, LOG_LIMIT)}",
-            ["TYPE", "REASON", "COUNT", "MESSAGE"],
-            event_rows(patch),
-        )
-        return self._emit({"verb": "PATCH", "path": path, "body": patch}, table)
+        return self._write("PATCH", path, patch, EVENT_HEADER, event_rows(patch))
 
     def repair(self, preview) -> None:
         """A repair the policy would run (or not), from :mod:`healthcheck.repair`."""
