@@ -117,7 +117,10 @@ def dry_run_only(sink=None) -> None:
 
 
 def _log(checker: str, message: str) -> None:
-    print(f"{checker}: {message}", file=sys.stderr, flush=True)
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    # A checker's describe() and its errors are a plugin's text: one bounded line.
+    print(one_line(f"{checker}: {message}", LOG_LIMIT), file=sys.stderr, flush=True)
 
 
 def _boot_id() -> str:

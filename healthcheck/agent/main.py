@@ -177,10 +177,12 @@ def run_forever(agent: Agent, stop: threading.Event) -> int:
     while not stop.wait(1.0):
         pass
     shutdown_deadline = time.monotonic() + SHUTDOWN_BUDGET - 0.3
+    # From the signal on, the reporter thread starts nothing new: the one final attempt below
+    # is all that is sent after it.
+    agent.reporter.stop(0)
     scheduler.stop()
     # Results of runs already under way are part of "in-flight reports": let them land first.
     scheduler.wait_reported(max(0.0, shutdown_deadline - time.monotonic() - 1.0))
-    agent.reporter.stop(0)
     # One last attempt at what is pending, only if the announced backoff allows it in time.
     flusher = threading.Thread(
         target=agent.reporter.final, args=(shutdown_deadline,), name="flush", daemon=True
