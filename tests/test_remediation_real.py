@@ -1,0 +1,366 @@
+"""Remediation against the real kube-apiserver, as the agent's ServiceAccount with the shipped
+rbac.yaml plus packaging/kubernetes/remediation-rbac.yaml (so these tests also prove those
+rights suffice). Pods, PDB status and condition changes are set by the tests (no kubelet or
+controllers run here: shared/envtest/README.md)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+
+import pytest
+from remediation_cluster import (
+    LEASE_NAMESPACE,
+    REMEDIATION_RBAC,
+    Conditions,
+    Events,
+    clear_leases,
+    controller,
+    leases,
+    make_namespace,
+    make_pdb,
+    make_pod,
+    node,
+    our_taints,
+    pod,
+    record,
+    set_pdb_allowed,
+    wait_for,
+)
+
+MAINT = "MaintenanceScheduled"
+TAINT = "remediation.node-healthcheck.io/MaintenanceScheduled"
+_ids = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def cluster(shipped_rbac):
+    shipped_rbac.kubectl("apply", "-f", str(REMEDIATION_RBAC))
+    return shipped_rbac
+
+
+@pytest.fixture
+def names(cluster):
+    """A fresh node and namespace per test; no slot Lease left from another test."""
+    clear_leases(cluster)
+    n = next(_ids)
+    node_name, ns = f"rem-node-{n}", f"rem-ns-{n}"
+    cluster.create_node(node_name)
+    make_namespace(cluster, ns)
+    return node_name, ns
+
+
+def rules(**rule):
+    base = {
+        "name": "maintenance",
+        "when": {"condition": MAINT},
+        "actions": ["taint", "cordon", "drain"],
+        "minHold": "0s",
+    }
+    base.update(rule)
+    return [base]
+
+
+def settings(**extra):
+    base = {
+        "maxConcurrent": 1,
+        "minInterval": "0s",
+        "nodeGrace": "0s",
+        "leaseDuration": "2s",
+        "pollInterval": "1s",
+        "rules": rules(),
+    }
+    base.update(extra)
+    return base
+
+
+def run_until(ctl, predicate, timeout=20.0, what="condition"):
+    """Step the controller in this thread until ``predicate()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; events: {ctl.emit_event.items}")
+        time.sleep(min(0.05, ctl.step()))
+
+
+def test_taint_cordon_drain_then_undo(cluster, names):
+    node_name, ns = names
+    make_pod(cluster, ns, "web", node_name)
+    make_pod(cluster, ns, "agent", node_name, owner="DaemonSet")
+    make_pod(
+        cluster,
+        ns,
+        "static",
+        node_name,
+        owner=None,
+        annotations={"kubernetes.io/config.mirror": "x"},
+    )
+    make_pod(
+        cluster,
+        ns,
+        "keep",
+        node_name,
+        annotations={"remediation.node-healthcheck.io/skip-drain": "true"},
+    )
+    make_pod(cluster, ns, "loner", node_name, owner=None)
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, node_name, settings(), conditions, events)
+    conditions.set(MAINT, "False")
+    ctl.step()
+    assert not node(cluster, node_name)["spec"].get("unschedulable")
+    conditions.set(MAINT, "True")
+    run_until(
+        ctl,
+        lambda: (
+            "drain"
+            in record(node(cluster, node_name))
+            .get("rules", {})
+            .get("maintenance", {})
+            .get("done", [])
+        ),
+        what="drain done",
+    )
+    got = node(cluster, node_name)
+    assert got["spec"]["unschedulable"] is True
+    assert our_taints(got) == [TAINT]
+    assert record(got)["cordoned"] is True
+    assert pod(cluster, ns, "web")["metadata"].get("deletionTimestamp")
+    for kept in ("agent", "static", "keep", "loner"):
+        assert not pod(cluster, ns, kept)["metadata"].get("deletionTimestamp"), kept
+    assert events.reasons()[:6] == [
+        "RemediationStarted",
+        "NodeTainted",
+        "NodeCordoned",
+        "DrainStarted",
+        "PodsEvicted",
+        "DrainIncomplete",
+    ]
+    (left,) = events.messages("DrainIncomplete")
+    assert f"{ns}/loner (has no controller (drain.force))" in left
+    assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_name]
+    # the event is gone: undo, and the slot is given back
+    conditions.set(MAINT, "False")
+    run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="undo")
+    got = node(cluster, node_name)
+    assert not got["spec"].get("unschedulable")
+    assert our_taints(got) == []
+    assert record(got) == {}
+    assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [None]
+
+
+def test_pdb_blocks_then_allows(cluster, names):
+    node_name, ns = names
+    make_pod(cluster, ns, "db", node_name, labels={"app": "db"}, running=True)
+    make_pdb(cluster, ns, "db-pdb", {"app": "db"}, allowed=0)
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, node_name, settings(), conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: events.messages("DrainBlocked"), what="PDB refusal")
+    assert f"{ns}/db by PDB db-pdb" in events.messages("DrainBlocked")[0]
+    for _ in range(5):
+        ctl.step()
+        time.sleep(0.1)
+    assert not pod(cluster, ns, "db")["metadata"].get("deletionTimestamp")
+    set_pdb_allowed(cluster, ns, "db-pdb", 1)
+    run_until(ctl, lambda: "DrainDone" in events.reasons(), what="drain done")
+    assert pod(cluster, ns, "db")["metadata"].get("deletionTimestamp")
+    assert events.reasons().count("DrainBlocked") == 1  # one Event per blocked set, not per try
+
+
+def test_drain_timeout_leaves_the_node_cordoned_and_names_the_pods(cluster, names):
+    node_name, ns = names
+    make_pod(cluster, ns, "db", node_name, labels={"app": "db"}, running=True)
+    make_pdb(cluster, ns, "db-pdb", {"app": "db"}, allowed=0)
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, node_name, settings(drain={"timeout": "1s"}), conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: events.messages("DrainTimedOut"), what="drain timeout")
+    (message,) = events.messages("DrainTimedOut")
+    assert f"{ns}/db (not evicted in time)" in message
+    assert node(cluster, node_name)["spec"]["unschedulable"] is True
+
+
+def test_operator_cordon_is_left_untouched(cluster, names):
+    node_name, _ = names
+    patch = {"spec": {"unschedulable": True}}
+    cluster.request(
+        "PATCH",
+        f"/api/v1/nodes/{node_name}",
+        body=patch,
+        content_type="application/merge-patch+json",
+    )
+    conditions, events = Conditions(), Events()
+    remediation = settings(rules=rules(actions=["taint", "cordon"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "AlreadyCordoned" in events.reasons(), what="cordon step")
+    assert "NodeCordoned" not in events.reasons()
+    assert "cordoned" not in record(node(cluster, node_name))
+    conditions.set(MAINT, "False")
+    run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="undo")
+    got = node(cluster, node_name)
+    assert got["spec"]["unschedulable"] is True  # the operator's, so still there
+    assert our_taints(got) == []
+    assert "uncordon" not in events.messages("RemediationUndone")[0]
+
+
+def test_dry_run_changes_nothing(cluster, names):
+    node_name, ns = names
+    make_pod(cluster, ns, "web", node_name)
+    before = node(cluster, node_name)
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, node_name, settings(), conditions, events, dry_run=True)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "DrainDone" in events.reasons(), what="dry drain")
+    assert events.messages("PodsEvicted") == [f"dry run: would evict 1 pod(s): {ns}/web"]
+    assert events.messages("NodeCordoned") == ["dry run: would cordon the node"]
+    conditions.set(MAINT, "False")
+    run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="dry undo")
+    after = node(cluster, node_name)
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    assert not pod(cluster, ns, "web")["metadata"].get("deletionTimestamp")
+    assert leases(cluster) == []
+    # a per-rule dryRun does the same inside a live configuration
+    conditions2, events2 = Conditions(), Events()
+    live = settings(rules=rules(dryRun=True))
+    ctl2 = controller(cluster, node_name, live, conditions2, events2)
+    conditions2.set(MAINT, "True")
+    run_until(ctl2, lambda: "DrainDone" in events2.reasons(), what="per-rule dry drain")
+    assert (
+        node(cluster, node_name)["metadata"]["resourceVersion"]
+        == before["metadata"]["resourceVersion"]
+    )
+    assert leases(cluster) == []
+
+
+def test_twenty_nodes_two_slots(cluster):
+    """20 nodes see the event at once with maxConcurrent 2: never more than 2 cordoned by us,
+    all 20 done in the end. Each node's "maintenance" happens when its drain is done (the
+    test clears the condition), which undoes the cordon and frees the slot."""
+    clear_leases(cluster)
+    count = 20
+    base = f"fleet-{next(_ids)}"
+    ns = f"{base}-ns"
+    make_namespace(cluster, ns)
+    fleet = []
+    for i in range(count):
+        name = f"{base}-{i}"
+        cluster.create_node(name)
+        make_pod(cluster, ns, f"web-{i}", name)
+        conditions, events = Conditions(), Events()
+        ctl = controller(
+            cluster, name, settings(maxConcurrent=2, leaseDuration="3s"), conditions, events
+        )
+        fleet.append((name, conditions, events, ctl))
+    peak, samples, stop = [0], [0], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            _, body = cluster.request("GET", "/api/v1/nodes")
+            ours = [
+                n
+                for n in body["items"]
+                if n["metadata"]["name"].startswith(base)
+                and n["spec"].get("unschedulable")
+                and record(n).get("cordoned")
+            ]
+            peak[0] = max(peak[0], len(ours))
+            samples[0] += 1
+            for n in ours:
+                done = record(n).get("rules", {}).get("maintenance", {}).get("done", [])
+                if "drain" in done:  # the maintenance happens: the event disappears
+                    for name, conditions, _, _ in fleet:
+                        if name == n["metadata"]["name"]:
+                            conditions.set(MAINT, "False")
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    for _, conditions, _, _ in fleet:
+        conditions.set(MAINT, "True")
+    for *_, ctl in fleet:
+        ctl.start()
+    try:
+        wait_for(
+            lambda: all("RemediationUndone" in e.reasons() for _, _, e, _ in fleet),
+            timeout=120,
+            what="all 20 undone",
+        )
+    finally:
+        stop.set()
+        watcher.join(2)
+        for *_, ctl in fleet:
+            ctl.stop()
+    total = time.monotonic() - started
+    requests = sum(ctl.api.requests for *_, ctl in fleet)
+    print(
+        f"\n20 nodes / 2 slots: peak {peak[0]} cordoned by us, {total:.1f}s, "
+        f"{requests / count:.1f} API requests per remediation, {samples[0]} samples"
+    )
+    assert peak[0] <= 2
+    assert peak[0] == 2  # the budget was used, not serialised to one
+    for name, _, events, _ in fleet:
+        assert events.reasons().count("RemediationStarted") == 1, name
+        assert not node(cluster, name)["spec"].get("unschedulable")
+    assert all(not lease["spec"].get("holderIdentity") for lease in leases(cluster))
+
+
+def test_agent_rights_are_exactly_npd_plus_remediation(cluster):
+    """SelfSubjectRulesReview: what the agent may do beyond what every authenticated user may."""
+
+    def rules(identity, namespace):
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace},
+        }
+        status, review = cluster.request(
+            "POST",
+            "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+            identity=identity,
+            body=body,
+        )
+        assert status == 201
+        found = set()
+        for rule in review["status"]["resourceRules"]:
+            for group in rule.get("apiGroups") or [""]:
+                for resource in rule.get("resources") or []:
+                    for verb in rule["verbs"]:
+                        found.add((group, resource, verb))
+        return found
+
+    npd = {("", "nodes", "get"), ("", "nodes/status", "patch")} | {
+        (g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch", "update")
+    }
+    remediation = {
+        ("", "nodes", "patch"),
+        ("", "nodes", "list"),
+        ("", "pods", "list"),
+        ("", "pods/eviction", "create"),
+    }
+    leases_ = {("coordination.k8s.io", "leases", v) for v in ("list", "create", "update")}
+    for namespace, extra in (
+        ("default", set()),
+        ("kube-system", set()),
+        (LEASE_NAMESPACE, leases_),
+    ):
+        granted = rules("agent", namespace) - rules("nobody", namespace)
+        assert granted == npd | remediation | extra, namespace
+
+
+def test_agent_cannot_do_more(cluster):
+    """Spot checks with the agent's own token: what remediation never needs is refused."""
+    forbidden = [
+        ("DELETE", "/api/v1/namespaces/default/pods/x"),
+        ("POST", "/api/v1/namespaces/default/pods"),
+        ("GET", "/api/v1/namespaces/kube-system/secrets"),
+        ("DELETE", "/api/v1/nodes/x"),
+        ("GET", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"),
+        ("DELETE", f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/x"),
+    ]
+    for method, path in forbidden:
+        body = {} if method == "POST" else None
+        status, _ = cluster.request(method, path, identity="agent", body=body)
+        assert status == 403, (method, path, status)
