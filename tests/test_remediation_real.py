@@ -364,3 +364,234 @@ def test_agent_cannot_do_more(cluster):
         body = {} if method == "POST" else None
         status, _ = cluster.request(method, path, identity="agent", body=body)
         assert status == 403, (method, path, status)
+
+
+# ------------------------------------------------------------------ the agent, as a process
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_agent(bin_path, cluster, tmp_path, node_name: str, config: str):
+    import subprocess
+
+    path = tmp_path / f"agent-{node_name}.yaml"
+    path.write_text(config)
+    log = (tmp_path / f"agent-{node_name}.log").open("w")
+    return subprocess.Popen(
+        [
+            bin_path("healthcheck"),
+            "agent",
+            "--config",
+            str(path),
+            "--kubeconfig",
+            str(cluster.kubeconfig("agent")),
+            "--node-name",
+            node_name,
+        ],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def stop_agent(proc) -> int:
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(10)
+
+
+def node_events(cluster, node_name: str) -> list[str]:
+    from urllib.parse import quote
+
+    selector = quote(f"involvedObject.name={node_name}")
+    _, body = cluster.request("GET", f"/api/v1/namespaces/default/events?fieldSelector={selector}")
+    return [
+        e["reason"] for e in sorted(body["items"], key=lambda e: e["metadata"]["creationTimestamp"])
+    ]
+
+
+def conditions_entry(port: int) -> dict:
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/conditions", timeout=5) as reply:
+        entries = json.loads(reply.read())
+    return {e["type"]: e for e in entries}["NodeHealthcheckRemediation"]
+
+
+AGENT_CONFIG = """\
+heartbeatPeriod: 5m
+metrics: ""
+server: 127.0.0.1:{port}
+checks:
+  - checker: maintenance-events
+    interval: 1s
+    options: {{provider: alibaba, endpoint: "{url}", state_dir: "{state}"}}
+remediation:
+  maxConcurrent: 1
+  minInterval: 0s
+  nodeGrace: 0s
+  leaseDuration: 3s
+  rules:
+    - name: maintenance
+      when: {{condition: MaintenanceScheduled}}
+      actions: [taint, cordon, drain]
+      leadTime: 30m
+      minHold: 0s
+"""
+
+
+def alibaba_event(not_before: float) -> dict:
+    return {
+        "event-id": "e-1",
+        "event-type": "SystemMaintenance.Reboot",
+        "event-status": "Scheduled",
+        "not-before": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(not_before)),
+    }
+
+
+def test_agent_maintenance_event_to_drain_and_back(cluster, names, bin_path, tmp_path):
+    """The whole chain in a real agent process: the metadata emulator publishes a maintenance
+    event; the agent acts at not-before minus leadTime (the time passed as data), taints,
+    cordons, drains; when the event is gone it undoes all of it. Events land on the server."""
+    from metadata_emulator import MetadataEmulator
+
+    node_name, ns = names
+    make_pod(cluster, ns, "web", node_name)
+    port = free_port()
+    with MetadataEmulator("alibaba") as emu:
+        config = AGENT_CONFIG.format(port=port, url=emu.url, state=tmp_path)
+        agent = start_agent(bin_path, cluster, tmp_path, node_name, config)
+        try:
+            wait_for(lambda: cluster.node_conditions(node_name).get(MAINT), what="first report")
+            # far ahead: the condition is True at once, remediation waits for its lead time
+            emu.events = [alibaba_event(time.time() + 7200)]
+            wait_for(
+                lambda: conditions_entry(port)["remediation"]["rules"][0]["phase"] == "pending",
+                what="pending",
+            )
+            entry = conditions_entry(port)
+            assert entry["status"] == "False"
+            assert entry["remediation"]["rules"][0]["message"].startswith("acting at ")
+            assert not node(cluster, node_name)["spec"].get("unschedulable")
+            # rescheduled to within the lead time: act now
+            emu.events = [alibaba_event(time.time() + 600)]
+            wait_for(lambda: node(cluster, node_name)["spec"].get("unschedulable"), what="cordon")
+            wait_for(
+                lambda: pod(cluster, ns, "web")["metadata"].get("deletionTimestamp"),
+                what="eviction",
+            )
+            wait_for(
+                lambda: conditions_entry(port)["remediation"]["rules"][0]["phase"] == "done",
+                what="done",
+            )
+            entry = conditions_entry(port)
+            assert (entry["status"], entry["reason"]) == ("True", "Remediating")
+            assert entry["remediation"]["slot"].startswith("node-healthcheck-slot-")
+            assert our_taints(node(cluster, node_name)) == [TAINT]
+            emu.events = []
+            wait_for(
+                lambda: not node(cluster, node_name)["spec"].get("unschedulable"), what="uncordon"
+            )
+            wait_for(lambda: record(node(cluster, node_name)) == {}, what="record removed")
+            assert our_taints(node(cluster, node_name)) == []
+            wait_for(lambda: "RemediationUndone" in node_events(cluster, node_name), what="events")
+        finally:
+            code = stop_agent(agent)
+    reasons = node_events(cluster, node_name)
+    for reason in (
+        "RemediationStarted",
+        "NodeTainted",
+        "NodeCordoned",
+        "DrainStarted",
+        "PodsEvicted",
+        "DrainDone",
+    ):
+        assert reason in reasons
+    assert code == 0
+
+
+def test_killed_holder_frees_its_slot_after_the_lease(cluster, names, bin_path, tmp_path):
+    """A real agent holds the only slot and is SIGKILLed mid-drain (a PDB keeps it draining);
+    its Lease stops being renewed, and another node proceeds after one lease duration."""
+    import signal
+
+    node_a, ns = names
+    node_b = f"{node_a}-b"
+    cluster.create_node(node_b)
+    make_pod(cluster, ns, "db", node_a, labels={"app": "db"}, running=True)
+    make_pdb(cluster, ns, "db-pdb", {"app": "db"}, allowed=0)
+    remediation = """\
+remediation:
+  maxConcurrent: 1
+  minInterval: 0s
+  nodeGrace: 0s
+  leaseDuration: 2s
+  pollInterval: 1s
+  rules:
+    - {name: test, when: {condition: TestDisruption}, actions: [cordon, drain], minHold: 0s}
+"""
+    disruption = [
+        {
+            "type": "TestDisruption",
+            "status": "True",
+            "reason": "Test",
+            "message": "t",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+            "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+        }
+    ]
+    for name in (node_a, node_b):
+        status, _ = cluster.request(
+            "PATCH",
+            f"/api/v1/nodes/{name}/status",
+            body={"status": {"conditions": disruption}},
+            content_type="application/strategic-merge-patch+json",
+        )
+        assert status == 200
+    agent = start_agent(
+        bin_path, cluster, tmp_path, node_a, 'metrics: ""\nserver: ""\nchecks: []\n' + remediation
+    )
+    try:
+        wait_for(lambda: node(cluster, node_a)["spec"].get("unschedulable"), what="A cordoned")
+        wait_for(lambda: "DrainBlocked" in node_events(cluster, node_a), what="A blocked mid-drain")
+        conditions, events = Conditions(owned=()), Events()
+        settings_b = settings(
+            leaseDuration="2s",
+            rules=[
+                {
+                    "name": "test",
+                    "when": {"condition": "TestDisruption"},
+                    "actions": ["cordon", "drain"],
+                    "minHold": "0s",
+                }
+            ],
+        )
+        ctl = controller(cluster, node_b, settings_b, conditions, events)
+        run_until(ctl, lambda: "RemediationWaiting" in events.reasons(), what="B waiting")
+        for _ in range(10):  # B keeps waiting while A is alive and renewing
+            ctl.step()
+            time.sleep(0.1)
+        assert not node(cluster, node_b)["spec"].get("unschedulable")
+        agent.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        agent.wait(5)
+        run_until(
+            ctl, lambda: node(cluster, node_b)["spec"].get("unschedulable"), what="B proceeds"
+        )
+        waited = time.monotonic() - killed
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+            agent.wait(5)
+    assert waited >= 1.5  # not before A's lease had run out (2s, less A's last renewal age)
+    assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_b]
+    assert node(cluster, node_a)["spec"]["unschedulable"] is True  # nobody undoes a dead node's
