@@ -34,10 +34,15 @@ TAINT = "remediation.node-healthcheck.io/MaintenanceScheduled"
 _ids = itertools.count()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cluster(shipped_rbac):
+    """The session's server with remediation-rbac.yaml applied for this module only: other
+    modules check that the default install grants exactly NPD's rights."""
     shipped_rbac.kubectl("apply", "-f", str(REMEDIATION_RBAC))
-    return shipped_rbac
+    yield shipped_rbac
+    for kind, namespace in (("clusterrolebinding", None), ("rolebinding", LEASE_NAMESPACE)):
+        scope = ["-n", namespace] if namespace else []
+        shipped_rbac.kubectl("delete", kind, "node-healthcheck-remediation", *scope)
 
 
 @pytest.fixture
