@@ -482,12 +482,16 @@ class Controller:
             self._read()
             read = True
         steps = self._evaluate(now)
-        writes = any(s.kind in (r.START, r.ACT, r.UNDO, r.REPAIR_FAILED) for _, s in steps)
-        if writes and not read:
-            self._read()  # act on the node as it is now, not as it was
-            steps = self._evaluate(now)
         wanted = any(self._needs_slot(rule, s, self._state(rule)) for rule, s in steps)
         have_slot = self._slot(mono) if wanted else False
+
+        def writes(step, rule) -> bool:
+            if step.kind in (r.UNDO, r.REPAIR_FAILED):
+                return True
+            return step.kind in (r.START, r.ACT) and (have_slot or self._dry(rule))
+
+        if not read and any(writes(s, rule) for rule, s in steps):
+            self._read()  # act on the node as it is now, not as it was; not while waiting
         wakes = []
         for rule in self.config.rules:
             step = None
