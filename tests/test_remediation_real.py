@@ -463,7 +463,7 @@ def alibaba_event(not_before: float) -> dict:
     }
 
 
-def test_agent_maintenance_event_to_drain_and_back(cluster, names, bin_path, tmp_path):
+def test_agent_maintenance_event_to_drain_and_back(cluster, names, bin_path, run_cli, tmp_path):
     """The whole chain in a real agent process: the metadata emulator publishes a maintenance
     event; the agent acts at not-before minus leadTime (the time passed as data), taints,
     cordons, drains; when the event is gone it undoes all of it. Events land on the server."""
@@ -502,6 +502,11 @@ def test_agent_maintenance_event_to_drain_and_back(cluster, names, bin_path, tmp
             assert (entry["status"], entry["reason"]) == ("True", "Remediating")
             assert entry["remediation"]["slot"].startswith("node-healthcheck-slot-")
             assert our_taints(node(cluster, node_name)) == [TAINT]
+            status = run_cli("status", env={"HEALTHCHECK_AGENT_SERVER": f"127.0.0.1:{port}"})
+            assert (
+                "remediation (agent): Remediating: maintenance: done; slot node-healthcheck-slot-"
+                in status.stdout
+            )
             emu.events = []
             wait_for(
                 lambda: not node(cluster, node_name)["spec"].get("unschedulable"), what="uncordon"
@@ -600,3 +605,52 @@ remediation:
     assert waited >= 1.5  # not before A's lease had run out (2s, less A's last renewal age)
     assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_b]
     assert node(cluster, node_a)["spec"]["unschedulable"] is True  # nobody undoes a dead node's
+
+
+def test_agent_dry_run_prints_would_and_changes_nothing(cluster, names, bin_path, tmp_path):
+    """``healthcheck agent --dry-run --kubeconfig``: reads the live node, prints the Events it
+    would record (``dry run: would ...``) with its other writes, and writes nothing."""
+    import json
+    import subprocess
+
+    from metadata_emulator import MetadataEmulator
+
+    node_name, ns = names
+    make_pod(cluster, ns, "web", node_name)
+    before = node(cluster, node_name)["metadata"]["resourceVersion"]
+    with MetadataEmulator("alibaba", [alibaba_event(time.time() + 60)]) as emu:
+        path = tmp_path / "agent.yaml"
+        path.write_text(AGENT_CONFIG.format(port=free_port(), url=emu.url, state=tmp_path))
+        out = (tmp_path / "out.jsonl").open("w")
+        proc = subprocess.Popen(
+            [
+                bin_path("healthcheck"),
+                "agent",
+                "--config",
+                str(path),
+                "--dry-run",
+                "--kubeconfig",
+                str(cluster.kubeconfig("agent")),
+                "--node-name",
+                node_name,
+            ],
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            wait_for(
+                lambda: "would evict 1 pod(s)" in (tmp_path / "out.jsonl").read_text(),
+                what="dry drain",
+            )
+        finally:
+            code = stop_agent(proc)
+            out.close()
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    messages = [line["body"].get("message") for line in lines if line["path"].endswith("/events")]
+    assert "dry run: would cordon the node" in messages
+    assert f"dry run: would evict 1 pod(s): {ns}/web" in messages
+    assert node(cluster, node_name)["metadata"]["resourceVersion"] == before
+    assert not pod(cluster, ns, "web")["metadata"].get("deletionTimestamp")
+    assert leases(cluster) == []
+    assert code == 0
