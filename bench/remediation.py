@@ -229,7 +229,7 @@ def phase_rest(env, tmp: Path, duration: float) -> dict:
 
     results = {}
     procs = {}
-    for label in ("with_remediation", "baseline"):
+    for label in ("with-remediation", "baseline"):
         import yaml
 
         node = f"rest-{label}"
@@ -237,7 +237,7 @@ def phase_rest(env, tmp: Path, duration: float) -> dict:
         path = tmp / f"{label}-base.yaml"
         all_checkers_config(path, True, None)
         config = yaml.safe_load(path.read_text())
-        if label == "with_remediation":
+        if label == "with-remediation":
             config["remediation"] = REMEDIATION
         procs[label] = agent(env, tmp, node, config)
     time.sleep(duration)

@@ -215,24 +215,34 @@ def controller(
     dry_run=False,
     active_tick=0.05,
     checks=(),
+    catalog=None,
+    metrics=None,
 ):
-    """A remediation controller for ``node_name`` talking to the real server as the agent."""
+    """A remediation controller for ``node_name`` talking to the real server as the agent;
+    ``checks``/``catalog`` give the agent's checks (a ``repair`` rule runs their repair)."""
     from healthcheck.agent.clock import Clock
     from healthcheck.agent.config import parse_config
     from healthcheck.agent.kube import load_client_config
     from healthcheck.agent.remediation.api import RemediationApi
     from healthcheck.agent.remediation.controller import Controller
+    from healthcheck.agent.remediation.wiring import _repairs
 
-    config = parse_config({"checks": list(checks), "remediation": remediation}, {}).remediation
+    agent_config = parse_config(
+        {"checks": list(checks), "remediation": remediation}, dict(catalog or {})
+    )
+    runs, describes = _repairs(agent_config)
     api = RemediationApi(load_client_config(str(env.kubeconfig("agent"))))
     return Controller(
-        config,
+        agent_config.remediation,
         api,
         node_name,
         emit=events,
         clock=Clock(),
         own=conditions.own,
+        repairs=runs,
+        describe_repair=describes,
         dry_run=dry_run,
+        metrics=metrics,
         active_tick=active_tick,
         drain_backoff=(0.1, 0.4),
     )

@@ -239,6 +239,112 @@ def test_dry_run_changes_nothing(cluster, names):
     assert leases(cluster) == []
 
 
+def flaky_checker(repairs: list):
+    """A checker with a repair, as the kubelet's is; its repair is recorded, not a restart."""
+    from healthcheck import Checker, Condition, Result
+    from healthcheck.repair import REPAIR_OPTIONS, Repair
+
+    return Checker(
+        "flaky",
+        description="test checker with a repair",
+        check=lambda ctx: Result.problem("broken"),
+        condition=Condition("FlakyProblem", "FlakyBad", "FlakyOK", "ok"),
+        options=REPAIR_OPTIONS,
+        repair=Repair(
+            lambda ctx: repairs.append(time.monotonic()),
+            uptime=lambda ctx: 1e6,
+            target=lambda ctx: "flaky",
+            describe=lambda ctx: "restart flaky",
+        ),
+    )
+
+
+def test_repair_behind_the_budget_then_hold_then_retry(cluster, names, tmp_path):
+    from prometheus_client import CollectorRegistry
+
+    from healthcheck.agent.remediation.metrics import RemediationMetrics
+
+    node_name, _ = names
+    repairs: list = []
+    checks = [{"checker": "flaky", "options": {"state_dir": str(tmp_path), "cooldown_time": "0s"}}]
+    remediation = settings(
+        rules=[
+            {
+                "name": "flaky",
+                "when": {"condition": "FlakyProblem"},
+                "actions": ["repair"],
+                "repairVerify": "1s",
+                "repairHold": "2s",
+                "minHold": "0s",
+            }
+        ]
+    )
+    conditions, events = Conditions(owned=("FlakyProblem",)), Events()
+    registry = CollectorRegistry()
+    ctl = controller(
+        cluster,
+        node_name,
+        remediation,
+        conditions,
+        events,
+        checks=checks,
+        catalog={"flaky": flaky_checker(repairs)},
+        metrics=RemediationMetrics(registry, []),
+    )
+    conditions.set("FlakyProblem", "True")
+    run_until(ctl, lambda: repairs, what="first repair")
+    assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_name]
+    assert events.messages("RepairRun") == ["repair: repaired: restart flaky (up 277h46m40s)"]
+    run_until(ctl, lambda: "RepairDidNotHelp" in events.reasons(), what="verdict")
+    assert ctl.budget.held is None  # no slot while on hold
+    first_verdict = time.monotonic()
+    run_until(ctl, lambda: len(repairs) == 2, what="second repair after the hold")
+    assert repairs[1] - first_verdict >= 1.5
+    conditions.set("FlakyProblem", "False")  # this time it helped
+    run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="done")
+    assert ctl.budget.held is None
+    sample = registry.get_sample_value
+    assert (
+        sample("healthcheck_remediation_total", {"rule": "flaky", "outcome": "repair_failed"}) >= 1
+    )
+    assert sample("healthcheck_remediation_total", {"rule": "flaky", "outcome": "undone"}) == 1
+    assert sample("healthcheck_remediation_slot_held") == 0
+
+
+def test_min_interval_spaces_starts_across_the_fleet(cluster, names):
+    node_a, _ = names
+    node_b = f"{node_a}-b"
+    cluster.create_node(node_b)
+    remediation = settings(maxConcurrent=2, minInterval="2s", rules=rules(actions=["taint"]))
+    fleet = []
+    for name in (node_a, node_b):
+        conditions, events = Conditions(), Events()
+        fleet.append(
+            (controller(cluster, name, remediation, conditions, events), conditions, events)
+        )
+    for _, conditions, _ in fleet:
+        conditions.set(MAINT, "True")
+    started = {}
+    deadline = time.monotonic() + 20
+    while len(started) < 2 and time.monotonic() < deadline:
+        for ctl, _, events in fleet:
+            if ctl.node not in started and "RemediationStarted" in events.reasons():
+                started[ctl.node] = time.monotonic()
+            ctl.step()
+        time.sleep(0.05)
+    first, second = sorted(started.values())
+    assert second - first >= 1.8  # 2s, less this loop's 50 ms sampling
+    waiting = [events.messages("RemediationWaiting") for _, _, events in fleet]
+    assert any("(minInterval)" in m for ms in waiting for m in ms)
+
+
+def test_percentage_budget_counts_nodes(cluster, names):
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, names[0], settings(maxConcurrent="50%"), conditions, events)
+    _, body = cluster.request("GET", "/api/v1/nodes")
+    assert ctl.budget.limit() == max(1, len(body["items"]) // 2)
+
+
 def test_twenty_nodes_two_slots(cluster):
     """20 nodes see the event at once with maxConcurrent 2: never more than 2 cordoned by us,
     all 20 done in the end. Each node's "maintenance" happens when its drain is done (the
