@@ -205,3 +205,13 @@ def test_load_config_accepts_the_example(catalog, tmp_path):
     loaded = load_config(str(config), catalog)
     assert loaded.remediation.rules[0].name == "maintenance"
     assert loaded.remediation.max_concurrent == 2
+
+
+def test_the_shipped_example_is_valid(run_cli):
+    from .conftest import REPO
+
+    done = run_cli(
+        "agent", "--config", str(REPO / "config" / "agent-remediation.yaml"), "--check-config"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("OK (2 checks)")
