@@ -85,6 +85,15 @@ def start(agent, kubeconfig: str | None, *, dry_run: bool, log):
         metrics=metrics,
         log=log,
     )
+    budget = (
+        f"{config.remediation.max_percent:g}% of the nodes"
+        if config.remediation.max_percent is not None
+        else str(config.remediation.max_concurrent)
+    )
+    log(
+        f"remediation: {len(config.remediation.rules)} rule(s), at most {budget} node(s) at once"
+        f"{' (dry run)' if controller.dry_run else ''}"
+    )
     controller.start()
     return controller
 
