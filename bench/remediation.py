@@ -1,5 +1,5 @@
 """Remediation's figures (issue 15), against a real kube-apiserver (tests/envtest.py), the agent
-as its ServiceAccount with rbac.yaml + remediation-rbac.yaml.
+as its ServiceAccount with rbac.yaml + remediation/rbac.yaml.
 
 Phase "latency": a real agent process with the maintenance-events check (``--interval``)
 against the metadata emulator. The bench publishes an event due within the lead time and

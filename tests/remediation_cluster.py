@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-REMEDIATION_RBAC = REPO / "packaging" / "kubernetes" / "remediation-rbac.yaml"
+REMEDIATION_RBAC = REPO / "packaging" / "kubernetes" / "remediation" / "rbac.yaml"
 LEASE_NAMESPACE = "node-healthcheck-remediation"
 ANNOTATION = "remediation.node-healthcheck.io/state"
 

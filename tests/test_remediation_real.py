@@ -1,5 +1,5 @@
 """Remediation against the real kube-apiserver, as the agent's ServiceAccount with the shipped
-rbac.yaml plus packaging/kubernetes/remediation-rbac.yaml (so these tests also prove those
+rbac.yaml plus packaging/kubernetes/remediation/rbac.yaml (so these tests also prove those
 rights suffice). Pods, PDB status and condition changes are set by the tests (no kubelet or
 controllers run here: shared/envtest/README.md)."""
 
@@ -36,7 +36,7 @@ _ids = itertools.count()
 
 @pytest.fixture(scope="module")
 def cluster(shipped_rbac):
-    """The session's server with remediation-rbac.yaml applied for this module only: other
+    """The session's server with remediation/rbac.yaml applied for this module only: other
     modules check that the default install grants exactly NPD's rights."""
     shipped_rbac.kubectl("apply", "-f", str(REMEDIATION_RBAC))
     yield shipped_rbac

@@ -99,3 +99,63 @@ def test_patch_bodies_are_conditional_and_carry_the_record():
     undo = patch_body(view, Record(), remove_taints=["other"], unschedulable=False)
     assert undo["spec"] == {"taints": None, "unschedulable": None}
     assert undo["metadata"]["annotations"] == {ANNOTATION: None}
+
+
+def test_maintenance_checker_passes_not_before_as_data():
+    from healthcheck_plugins.maintenance_events import judge
+
+    from healthcheck.node.metadata.events import Event, Reading
+    from healthcheck.protocol import Result, Status
+
+    events = [
+        Event("e-2", "SystemMaintenance.Reboot", "Scheduled", "2026-11-24T02:00:00Z"),
+        Event("e-1", "SystemMaintenance.Redeploy", "Inquiring", "2026-11-23T02:00:00Z"),
+    ]
+    result = judge(Reading(events), "alibaba")
+    assert result.status == Status.PROBLEM
+    assert result.data == {"not_before": 1795399200}  # the soonest, as epoch seconds
+    no_time = judge(Reading([Event("e-3", "SystemMaintenance.Reboot", "Scheduled")]), "alibaba")
+    assert no_time.status == Status.PROBLEM and no_time.data is None
+    assert judge(Reading([]), "alibaba").data is None
+    # data never changes what a result is equal to, nor what is printed
+    assert Result.problem("m", data={"not_before": 1}) == Result.problem("m")
+
+
+def test_remediation_rbac_file_grants_exactly_what_remediation_calls():
+    """Static view of packaging/kubernetes/remediation/rbac.yaml (the real server checks the
+    effective rights in test_remediation_real.py)."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(__file__).resolve().parent.parent / "packaging/kubernetes/remediation/rbac.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    by_kind = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], []).append(doc)
+
+    def grants(role):
+        found = set()
+        for rule in role["rules"]:
+            assert set(rule) == {"apiGroups", "resources", "verbs"}
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    found |= {(group, resource, verb) for verb in rule["verbs"]}
+        assert not any("*" in item for item in found)
+        return found
+
+    (cluster_role,) = by_kind["ClusterRole"]
+    (role,) = by_kind["Role"]
+    assert grants(cluster_role) == {
+        ("", "nodes", "patch"),
+        ("", "nodes", "list"),
+        ("", "pods", "list"),
+        ("", "pods/eviction", "create"),
+    }
+    assert grants(role) == {
+        ("coordination.k8s.io", "leases", v) for v in ("list", "create", "update")
+    }
+    assert role["metadata"]["namespace"] == by_kind["Namespace"][0]["metadata"]["name"]
+    subject = {"kind": "ServiceAccount", "name": "node-healthcheck", "namespace": "kube-system"}
+    for binding in by_kind["ClusterRoleBinding"] + by_kind["RoleBinding"]:
+        assert binding["subjects"] == [subject]

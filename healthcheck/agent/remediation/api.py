@@ -2,7 +2,7 @@
 
 Patch the Node (merge patch, with a resourceVersion precondition), list the pods bound to it,
 create pods/eviction, count nodes (for a percentage budget), and get/list/create/update Leases
-in one namespace: exactly the rights of ``packaging/kubernetes/remediation-rbac.yaml``.
+in one namespace: exactly the rights of ``packaging/kubernetes/remediation/rbac.yaml``.
 Bodies are read raw and bounded, as :mod:`healthcheck.agent.kube` does, and a refusal keeps the
 server's ``Status`` causes (a PDB refusal names its budget there).
 """
