@@ -13,6 +13,7 @@ import os
 import sys
 
 from healthcheck.declaration import Checker, Condition, NpdMonitor, NpdRule, Option
+from healthcheck.node.systemd import unit_option
 from healthcheck.protocol import Result
 from healthcheck.repair import REPAIR_OPTIONS, Repair
 
@@ -221,6 +222,7 @@ def common_options(component: str, default_service: str) -> list[Option]:
     return [
         Option(
             "service",
+            type=unit_option,
             default="",
             aliases=("--systemd-service",),
             help=f"the systemd unit of the component (empty: {default_service})",
