@@ -432,8 +432,6 @@ class Controller:
         if self.waiting_since is None:
             self.waiting_since = now
             self._emit("Normal", "RemediationWaiting", f"waiting for a remediation slot: {why}")
-        elif self.metrics is not None:
-            pass
         self.waiting_why = why
         pause = min(15.0, max(self.active_tick, self.config.lease_duration / 3))
         self.slot_retry = now + pause * self._rng.uniform(0.8, 1.2)
@@ -446,8 +444,10 @@ class Controller:
         try:
             wait = self._step()
         except _Conflict:
-            self.view = None  # read it again at once and decide afresh
-            return 0.0
+            # The Node changed between our read and our write (our own status PATCH, the
+            # kubelet, an operator): read it again and decide afresh, after a short pause.
+            self.view = None
+            return self._rng.uniform(0.05, 0.2)
         except ApiError as exc:
             self.failures += 1
             self.last_error = str(exc)
@@ -523,7 +523,8 @@ class Controller:
             self._needs_slot(rule, s, self._state(rule)) for rule, s in steps
         ):
             self.budget.release()
-            self._emit("Normal", "RemediationSlotReleased", "remediation slot released")
+            # logged only: Events of one source share client-go's spam budget (25, then 1/5 min)
+            self.log("remediation: slot released")
         if self.budget.held is not None:
             wakes.append(self.budget.renew_due - mono)
         if self.foreign:
