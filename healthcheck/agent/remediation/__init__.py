@@ -9,7 +9,10 @@ Off unless the agent's YAML has a ``remediation:`` section. Modules, one job eac
 - :mod:`.drain`: evictions through the Eviction API, PDB refusals retried with backoff;
 - :mod:`.api`: the extra API calls, through the official client;
 - :mod:`.metrics`: Prometheus collectors;
-- :mod:`.controller`: the loop that ties them together, one per node.
+- :mod:`.store`: the Node as last read and the rule states (on the Node, or in memory when dry);
+- :mod:`.actions`: carrying out a step, with its Event;
+- :mod:`.controller`: the loop that ties them together, one per node;
+- :mod:`.wiring` and :mod:`.local`: the hooks into the agent and ``healthcheck status``.
 
 Nothing here is imported unless remediation is configured.
 """
