@@ -154,6 +154,21 @@ def test_taint_cordon_drain_then_undo(cluster, names):
     assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [None]
 
 
+def test_pods_are_listed_in_pages(cluster, names, monkeypatch):
+    from healthcheck.agent.remediation import api
+
+    node_name, ns = names
+    for i in range(5):
+        make_pod(cluster, ns, f"p{i}", node_name)
+    make_pod(cluster, ns, "elsewhere", f"{node_name}-other")
+    monkeypatch.setattr(api, "POD_PAGE", 2)
+    ctl = controller(cluster, node_name, settings(), Conditions(), Events())
+    before = ctl.api.requests
+    pods = ctl.api.list_pods(node_name)
+    assert sorted(p["metadata"]["name"] for p in pods) == [f"p{i}" for i in range(5)]
+    assert ctl.api.requests - before == 3
+
+
 def test_pdb_blocks_then_allows(cluster, names):
     node_name, ns = names
     make_pod(cluster, ns, "db", node_name, labels={"app": "db"}, running=True)

@@ -159,3 +159,11 @@ def test_remediation_rbac_file_grants_exactly_what_remediation_calls():
     subject = {"kind": "ServiceAccount", "name": "node-healthcheck", "namespace": "kube-system"}
     for binding in by_kind["ClusterRoleBinding"] + by_kind["RoleBinding"]:
         assert binding["subjects"] == [subject]
+
+
+def test_record_times_must_be_sane_epochs():
+    for bad in ("NaN", "Infinity", "-1", "1e300"):
+        text = '{"rules": {"m": {"started": ' + bad + ', "done": []}}}'
+        assert Record.loads(text).rules == {}, bad
+    held = Record.loads('{"rules": {"m": {"started": 5, "done": [], "holdUntil": Infinity}}}')
+    assert held.rules["m"].hold_until is None

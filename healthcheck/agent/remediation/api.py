@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 from healthcheck.agent.kube import MAX_RESPONSE_BYTES, ApiError, KubeApi, quote
 
 MERGE_PATCH = "application/merge-patch+json"
+POD_PAGE = 100
+MAX_POD_PAGES = 50  # 5000 pods: far beyond any node's limit
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 
 
@@ -117,11 +119,21 @@ class RemediationApi(KubeApi):
     # ------------------------------------------------------------------------------- pods
 
     def list_pods(self, node: str) -> list[dict]:
-        """The pods bound to ``node`` (all namespaces)."""
-        query = urlencode({"fieldSelector": f"spec.nodeName={node}"})
-        data = self._request(f"list pods on {node}", "GET", f"/api/v1/pods?{query}")
-        items = data.get("items")
-        return [p for p in items if isinstance(p, dict)] if isinstance(items, list) else []
+        """The pods bound to ``node`` (all namespaces), in pages, so each reply stays small."""
+        pods: list[dict] = []
+        token = ""
+        for _ in range(MAX_POD_PAGES):
+            params = {"fieldSelector": f"spec.nodeName={node}", "limit": str(POD_PAGE)}
+            if token:
+                params["continue"] = token
+            data = self._request(f"list pods on {node}", "GET", f"/api/v1/pods?{urlencode(params)}")
+            items = data.get("items")
+            pods += [p for p in items if isinstance(p, dict)] if isinstance(items, list) else []
+            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            token = meta.get("continue") if isinstance(meta.get("continue"), str) else ""
+            if not token:
+                break
+        return pods
 
     def evict(self, namespace: str, name: str, grace_seconds: int | None) -> dict:
         """POST a policy/v1 Eviction; 429 when a PodDisruptionBudget refuses it."""

@@ -31,6 +31,7 @@ IDLE, PENDING, START, ACT, WAIT, UNDO, REPAIR_FAILED = (
 )
 ABSENT = ""  # the condition type is not on the node at all
 MAX_RECORD_BYTES = 16 * 1024
+MAX_EPOCH = 1e11
 
 
 class Observation:
@@ -97,7 +98,8 @@ class RuleState:
         def number(key):
             value = data.get(key)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            return float(value) if ok else None
+            # epoch seconds between 1970 and 5138: NaN, infinities and junk read as absent
+            return float(value) if ok and 0 <= value < MAX_EPOCH else None
 
         started = number("started")
         done = data.get("done")
