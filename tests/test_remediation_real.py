@@ -188,6 +188,29 @@ def test_pdb_blocks_then_allows(cluster, names):
     assert events.reasons().count("DrainBlocked") == 1  # one Event per blocked set, not per try
 
 
+def test_a_restarted_agent_carries_on_with_its_slot_and_record(cluster, names):
+    """Restart mid-drain: the new loop finds its own Lease and the record on the Node, keeps
+    the slot (no second start, no wait) and finishes the drain."""
+    node_name, ns = names
+    make_pod(cluster, ns, "db", node_name, labels={"app": "db"}, running=True)
+    make_pdb(cluster, ns, "db-pdb", {"app": "db"}, allowed=0)
+    conditions, events = Conditions(), Events()
+    first = controller(cluster, node_name, settings(leaseDuration="30s"), conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(first, lambda: events.messages("DrainBlocked"), what="blocked drain")
+    slot = first.budget.held["metadata"]["name"]
+    del first  # the process is gone; its Lease is still fresh (30 s)
+    events2 = Events()
+    second = controller(cluster, node_name, settings(leaseDuration="30s"), conditions, events2)
+    run_until(second, lambda: second.budget.held is not None, what="slot adopted")
+    assert second.budget.held["metadata"]["name"] == slot
+    set_pdb_allowed(cluster, ns, "db-pdb", 1)
+    run_until(second, lambda: "DrainDone" in events2.reasons(), what="drain finished")
+    assert "RemediationStarted" not in events2.reasons()
+    assert "RemediationWaiting" not in events2.reasons()
+    assert "DrainStarted" not in events2.reasons()  # the start time came from the record
+
+
 def test_drain_timeout_leaves_the_node_cordoned_and_names_the_pods(cluster, names):
     node_name, ns = names
     make_pod(cluster, ns, "db", node_name, labels={"app": "db"}, running=True)
