@@ -56,7 +56,11 @@ def judge(reading, provider: str, types=(), statuses=()) -> Result:
         key=sort_key,
     )
     if pending:
-        return Result.problem(describe(pending))
+        # The soonest not-before time travels as data, so remediation never parses the message.
+        when = pending[0].when
+        return Result.problem(
+            describe(pending), data={"not_before": when} if when is not None else None
+        )
     others = len(reading.events)
     if others:
         return Result.ok(f"No disruptive {provider} maintenance event ({others} other)")

@@ -82,6 +82,7 @@ class Agent:
             log=log,
         )
         self._lock = threading.Lock()  # results arrive from many check threads at once
+        self.remediation = None  # remediation.controller.Controller, started by run_forever
         self.metrics = None
         if with_metrics:
             from healthcheck.agent.metrics import Metrics
@@ -111,6 +112,8 @@ class Agent:
             self.reporter.record(events)
         if self.table.version != before:
             self.reporter.changed()
+        if self.remediation is not None:
+            self.remediation.observe(report)
         if report.timed_out or result.status != Status.OK:
             log(f"{spec.name}: {result.status.name}: {result.message}")
 
@@ -147,11 +150,16 @@ def run_once(agent: Agent) -> int:
     return int(status)
 
 
-def run_forever(agent: Agent, stop: threading.Event) -> int:
-    """Serve until ``stop`` is set (SIGTERM/SIGINT), then flush within the shutdown budget."""
+def run_forever(agent: Agent, stop: threading.Event, remediation=None) -> int:
+    """Serve until ``stop`` is set (SIGTERM/SIGINT), then flush within the shutdown budget.
+
+    ``remediation``: a callable that starts the remediation loop (see ``run``), or ``None``.
+    """
     from healthcheck.agent.scheduler import Scheduler
 
     config = agent.config
+    if remediation is not None:
+        agent.remediation = remediation(agent)
     listeners = []
     if config.metrics is not None and agent.metrics is not None:
         try:
@@ -162,7 +170,7 @@ def run_forever(agent: Agent, stop: threading.Event) -> int:
         from healthcheck.agent.server import serve
 
         try:
-            listeners.append(serve(config.server, agent.table))
+            listeners.append(serve(config.server, agent.table, agent.remediation))
         except OSError as exc:
             raise _bind_error("server", config.server, exc) from None
     # Fail-safe start: give the API server a moment to tell us the node's current conditions
@@ -181,6 +189,8 @@ def run_forever(agent: Agent, stop: threading.Event) -> int:
     # is all that is sent after it.
     agent.reporter.stop(0)
     scheduler.stop()
+    if agent.remediation is not None:
+        agent.remediation.stop(1.0)  # its slot is kept: it expires, or a restart carries on
     # Results of runs already under way are part of "in-flight reports": let them land first.
     scheduler.wait_reported(max(0.0, shutdown_deadline - time.monotonic() - 1.0))
     # One last attempt at what is pending, only if the announced backoff allows it in time.
@@ -253,4 +263,14 @@ def run(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    return run_forever(agent, stop)
+    remediation = None
+    if config.remediation is not None:
+        from healthcheck.agent.remediation import wiring
+
+        def remediation(agent):
+            try:
+                return wiring.start(agent, kubeconfig, dry_run=dry_run, log=log)
+            except ValueError as exc:
+                raise AgentUsageError(str(exc)) from None
+
+    return run_forever(agent, stop, remediation)
