@@ -59,11 +59,27 @@ def _flag_cases() -> list[Case]:
         "--component=cri --crictl-path=",
         "--component=cri --cri-socket-path=",
         "--component=etcd --bogus",
-        "--service --component=etcd",
     ]
     # Aimed at a port nothing listens on, so that a kubelet on this machine cannot answer.
     env = {"HOST_ADDRESS": "127.0.0.1", "KUBELET_PORT": "1"}
     cases = [Case(f"flag {a!r}", [*a.split(" "), NO_REPAIR], env) for a in bad_values]
+    cases.append(
+        Case(
+            "flag '--service --component=etcd'",
+            ["--service", "--component=etcd", NO_REPAIR],
+            env,
+            # pflag takes the next word as the value; NPD would hand "--component=etcd" to
+            # systemctl as an option. Here a unit name must be one (README, --service).
+            npd_differs=(
+                (1, "kubelet:--component=etcd was found unhealthy; repair flag : false"),
+                (
+                    2,
+                    'invalid argument "--component=etcd" for "--service" flag: '
+                    'invalid unit name "--c',
+                ),
+            ),
+        )
+    )
     cases.append(Case("help", ["--help"]))
     cases.append(Case("-h", ["-h", "--bogus"]))
     cases.append(Case("bogus then help", ["--bogus", "--help"]))
