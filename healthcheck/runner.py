@@ -14,6 +14,7 @@ import time
 from healthcheck.declaration import CheckContext, Checker
 from healthcheck.duration import format_duration
 from healthcheck.protocol import Result, Status, describe_error
+from healthcheck.text import RESULT_LIMIT, one_line, short_repr
 
 
 class CheckRun:
@@ -40,20 +41,54 @@ class Outcome:
         self.run = run
 
 
-def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Result:
-    """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens.
+def _failure(checker: Checker, exc: BaseException) -> Result:
+    """UNKNOWN with a true reason for anything a check raised instead of returning."""
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, (int, type(None))) else short_repr(exc.code, 60)
+        return Result.unknown(f"{checker.name} check exited (sys.exit({code}))")
+    return Result.unknown(f"{checker.name} check failed: {describe_error(exc)}")
 
-    On PROBLEM a declared repair goes to the shared policy, unless ``repair`` is false (front
-    doors that only look, such as ``healthcheck status``).
+
+def checked_result(checker: Checker, result) -> Result:
+    """``result`` if it is a well-formed :class:`Result`, as one bounded line; else UNKNOWN.
+
+    A plugin may hand back anything, or mutate a Result after construction (a plain ``int``
+    status, a ``bytes`` message); the host must not trip over it later, in a thread where
+    nobody would see the error.
     """
-    try:
-        result = checker.check(ctx)
-    except Exception as exc:  # a plugin's bug or a node's fault: never a traceback to the user
-        return Result.unknown(f"{checker.name} check failed: {describe_error(exc)}")
     if not isinstance(result, Result):
         return Result.unknown(
             f"{checker.name} check returned {type(result).__name__}, not a Result"
         )
+    status, message = result.status, result.message
+    if type(status) is not Status:
+        return Result.unknown(
+            f"{checker.name} check returned status {short_repr(status, 60)}, "
+            "not a healthcheck.Status"
+        )
+    if not isinstance(message, str):
+        return Result.unknown(
+            f"{checker.name} check returned a {type(message).__name__} message, not a str"
+        )
+    bounded = one_line(message, RESULT_LIMIT)
+    return result if bounded == message else Result(status, bounded)
+
+
+def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Result:
+    """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens.
+
+    Any exception, ``sys.exit()`` included, becomes UNKNOWN with a one-line reason; only
+    KeyboardInterrupt passes. The message is made one line of at most
+    :data:`~healthcheck.text.RESULT_LIMIT` bytes. On PROBLEM a declared repair goes to the
+    shared policy, unless ``repair`` is false (front doors that only look, such as
+    ``healthcheck status``).
+    """
+    try:
+        result = checked_result(checker, checker.check(ctx))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a plugin's bug or a node's fault: never a traceback
+        return _failure(checker, exc)
     if repair and checker.repair is not None and result.status == Status.PROBLEM:
         from healthcheck import repair
 
@@ -61,7 +96,9 @@ def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Resu
         # the result, and its own failures are logged by the policy, not raised.
         try:
             repair.apply(checker.name, ctx, checker.repair)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             ctx.log(f"repair policy failed: {describe_error(exc)}")
     return result
 
@@ -76,6 +113,8 @@ def start_check(
     def target() -> None:
         try:
             run.result = call_check(checker, ctx, repair)
+        except KeyboardInterrupt:
+            run.result = Result.unknown(f"{checker.name} check was interrupted")
         finally:
             run.finished.set()
 
