@@ -133,10 +133,11 @@ def test_broken_plugins_are_listed_and_never_break_the_others(run_cli, broken_si
     broken = run_cli("check", "broken", env=env)
     assert broken.returncode == 2
     # A usage error on check's stdout is a protocol line: cut at 80 bytes (issue 11).
-    assert broken.stdout.strip() == (
+    expected = (
         "healthcheck check: checker 'broken' is broken (broken-import): import failed: "
         "ImportError: libfoo.so.1: cannot open shared object"
-    )[:80].rstrip()
+    )
+    assert broken.stdout.strip() == expected[:80].rstrip()
 
 
 def test_unknown_checker_is_one_line_exit_2(run_cli):
