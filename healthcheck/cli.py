@@ -226,8 +226,12 @@ def _wants_json(argv: list[str]) -> bool:
 
 def _check_usage_error(argv: list[str], message: str) -> None:
     """A ``check`` usage error on stdout, where NPD reads it: one line of at most 80 bytes,
-    or with ``--json`` the JSON object a result would have, saying what is wrong."""
+    or with ``--json`` the JSON object a result would have, saying what is wrong. The whole
+    line (up to 1 KiB) goes to stderr as well, for a person."""
     line = one_line(message, PROTOCOL_LIMIT)
+    full = one_line(message, CONDITION_LIMIT)
+    if full != line:
+        print(full, file=sys.stderr)
     if _wants_json(argv):
         import json
 
