@@ -243,7 +243,7 @@ def frame_runs(draw):
         flags = draw(st.sampled_from([0, 1, 4, 5, 8, 0x20, 0xFF]))
         stream = draw(st.sampled_from([0, 1, 3, 0x7FFFFFFF]))
         payload = draw(st.binary(max_size=40))
-        length = draw(st.one_of(st.just(len(payload)), st.integers(0, 1 << 24)))
+        length = draw(st.one_of(st.just(len(payload)), st.integers(0, (1 << 24) - 1)))
         out += length.to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big")
         out += payload
     if draw(st.booleans()):
