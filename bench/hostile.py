@@ -169,6 +169,7 @@ def exits(ctx):
 
 
 CHECKS = {
+    "short": lambda ctx: Result.problem("a short message"),
     "astral": lambda ctx: Result.problem("\\U0001F4A9" * (SIZE // 4)),
     "quotes": lambda ctx: Result.problem('"\\\\' * (SIZE // 2)),
     "controls": lambda ctx: Result.problem("\\x1b[31m\\n\\u2028" * (SIZE // 8)),
@@ -197,7 +198,10 @@ exit 1
 """
 
 
-def run_patch(tmp: Path, duration: float) -> dict:
+ALL_HOSTILE = ["astral", "quotes", "controls", "mutated", "exits"]
+
+
+def run_patch(tmp: Path, duration: float, names=ALL_HOSTILE, programs: bool = True) -> dict:
     site = tmp / "site"
     site.mkdir()
     (site / "hostile_plugin.py").write_text(HOSTILE_PLUGIN)
@@ -208,22 +212,9 @@ def run_patch(tmp: Path, duration: float) -> dict:
     program = tmp / "hostile.sh"
     program.write_text(HOSTILE_PROGRAM)
     program.chmod(0o755)
-    names = ["astral", "quotes", "controls", "mutated", "exits"]
     checks = [{"checker": f"hostile-{n}"} for n in names]
-    checks.append(
-        {
-            "path": str(program),
-            "type": "permanent",
-            "condition": "HostileProgram",
-            "reason": "Bad",
-            "healthyReason": "Fine",
-            "maxOutputLength": 65536,
-            "interval": "2s",
-        }
-    )
-    checks.append(
-        {"path": str(program), "name": "hostile-temp", "type": "temporary", "reason": "Bad"}
-    )
+    if programs:
+        checks += _program_checks(program)
     config = {"metrics": "", "server": "", "checks": checks}
     env = dict(os.environ, PYTHONPATH=str(site))
     double, agent, log = start_agent(tmp, config, env)
@@ -237,6 +228,7 @@ def run_patch(tmp: Path, duration: float) -> dict:
     events = [r for r in double.requests if "/events" in r.path]
     conditions = double.conditions(NODE)
     return {
+        "checks": [c.get("checker") or c.get("name") or "program" for c in checks],
         "duration_s": duration,
         "agent_alive_throughout": alive,
         "status_patches": len(patches),
@@ -256,6 +248,21 @@ def run_patch(tmp: Path, duration: float) -> dict:
     }
 
 
+def _program_checks(program: Path) -> list[dict]:
+    return [
+        {
+            "path": str(program),
+            "type": "permanent",
+            "condition": "HostileProgram",
+            "reason": "Bad",
+            "healthyReason": "Fine",
+            "maxOutputLength": 65536,
+            "interval": "2s",
+        },
+        {"path": str(program), "name": "hostile-temp", "type": "temporary", "reason": "Bad"},
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=3000)
@@ -271,9 +278,17 @@ def main() -> None:
             result = run_listeners(Path(tmp), args.connections, args.settle, args.hold)
             print(json.dumps({"listeners": result}, indent=2), flush=True)
         if args.phase in ("all", "patch"):
-            (Path(tmp) / "patch").mkdir()
-            result = run_patch(Path(tmp) / "patch", args.patch_duration)
-            print(json.dumps({"patch": result}, indent=2), flush=True)
+            # Every hostile checker and program at once (the largest PATCH), then one plugin
+            # with a 4 MiB message against the same plugin with a short one (its own RSS).
+            for label, names, programs in (
+                ("all", ALL_HOSTILE, True),
+                ("one-4MiB", ["astral"], False),
+                ("one-short", ["short"], False),
+            ):
+                run_dir = Path(tmp) / f"patch-{label}"
+                run_dir.mkdir()
+                result = run_patch(run_dir, args.patch_duration, names, programs)
+                print(json.dumps({f"patch-{label}": result}, indent=2), flush=True)
 
 
 if __name__ == "__main__":

@@ -293,7 +293,7 @@ class CheckContext:
         if self.verbose:
             import sys
 
-            print(f"{self.checker}: {message}", file=sys.stderr)
+            print(f"{self.checker}: {one_line(message, 1024)}", file=sys.stderr)
 
 
 class Options:

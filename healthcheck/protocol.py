@@ -10,7 +10,7 @@ import enum
 import os
 import sys
 
-from healthcheck.text import LOG_LIMIT, one_line
+from healthcheck.text import LOG_LIMIT, one_line, short_repr
 
 DEFAULT_MAX_OUTPUT_LENGTH = 80
 
@@ -56,7 +56,8 @@ class Result:
         return hash((self.status, self.message))
 
     def __repr__(self) -> str:
-        return f"Result({self.status.name}, {self.message!r})"
+        name = getattr(self.status, "name", self.status)
+        return f"Result({name}, {short_repr(self.message, LOG_LIMIT)})"
 
 
 def clamp_message(text: str, limit: int = DEFAULT_MAX_OUTPUT_LENGTH) -> str:

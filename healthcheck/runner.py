@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 
-from healthcheck.declaration import CheckContext, Checker
+from healthcheck.declaration import MAX_DURATION, CheckContext, Checker
 from healthcheck.duration import format_duration
 from healthcheck.protocol import Result, Status, describe_error
 from healthcheck.text import RESULT_LIMIT, one_line, short_repr
@@ -39,6 +39,15 @@ class Outcome:
         self.duration = duration
         self.timed_out = timed_out
         self.run = run
+
+
+def _waitable(timeout: float) -> float:
+    """``timeout`` as a wait the platform's timers take: front doors refuse more than
+    :data:`~healthcheck.declaration.MAX_DURATION` when they parse it; a caller that did not is
+    held to it here rather than raising OverflowError in the thread that waits."""
+    if timeout != timeout:  # NaN
+        return MAX_DURATION
+    return min(max(float(timeout), 0.0), MAX_DURATION)
 
 
 def _failure(checker: Checker, exc: BaseException) -> Result:
@@ -107,6 +116,7 @@ def start_check(
     checker: Checker, options, timeout: float, verbose: bool = False, repair: bool = True
 ) -> CheckRun:
     """Start ``checker`` in a daemon thread with a deadline ``timeout`` seconds from now."""
+    timeout = _waitable(timeout)
     run = CheckRun(checker)
     ctx = CheckContext(checker.name, options, run.started + timeout, verbose)
 
@@ -130,7 +140,7 @@ def run_check(
     repair: bool = True,
 ) -> Outcome:
     """Run ``checker`` once and wait at most ``timeout`` seconds (default: its declared one)."""
-    timeout = checker.timeout if timeout is None else timeout
+    timeout = _waitable(checker.timeout if timeout is None else timeout)
     run = start_check(checker, options, timeout, verbose, repair)
     if run.finished.wait(timeout) and run.result is not None:
         return Outcome(run.result, time.monotonic() - run.started, False, run)
