@@ -269,7 +269,9 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--hold", type=float, default=30.0)
     parser.add_argument("--patch-duration", type=float, default=12.0)
-    parser.add_argument("--phase", choices=("all", "listeners", "patch"), default="all")
+    parser.add_argument(
+        "--phase", choices=("all", "listeners", "patch", "patch-one"), default="all"
+    )
     args = parser.parse_args()
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -277,14 +279,15 @@ def main() -> None:
         if args.phase in ("all", "listeners"):
             result = run_listeners(Path(tmp), args.connections, args.settle, args.hold)
             print(json.dumps({"listeners": result}, indent=2), flush=True)
-        if args.phase in ("all", "patch"):
+        if args.phase in ("all", "patch", "patch-one"):
             # Every hostile checker and program at once (the largest PATCH), then one plugin
             # with a 4 MiB message against the same plugin with a short one (its own RSS).
-            for label, names, programs in (
+            runs = [
                 ("all", ALL_HOSTILE, True),
                 ("one-4MiB", ["astral"], False),
                 ("one-short", ["short"], False),
-            ):
+            ]
+            for label, names, programs in runs[1:] if args.phase == "patch-one" else runs:
                 run_dir = Path(tmp) / f"patch-{label}"
                 run_dir.mkdir()
                 result = run_patch(run_dir, args.patch_duration, names, programs)
