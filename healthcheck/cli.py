@@ -117,10 +117,10 @@ def _non_negative_int(text: str) -> int:
 
 
 def _positive_duration(text: str) -> float:
-    from healthcheck.declaration import Option
+    from healthcheck.declaration import parse_wait
 
     try:
-        value = Option("value", type="duration").parse(text)
+        value = parse_wait(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value <= 0:

@@ -95,7 +95,13 @@ def _parse_float(text: str) -> float:
     return value
 
 
-def _parse_duration(text: str) -> float:
+def parse_wait(text: str) -> float:
+    """A duration something will wait on (``check --timeout``): at most :data:`MAX_DURATION`.
+
+    Duration *options* are not held to it, because NPD takes any Go duration for them
+    (``--cooldown-time=9223372036s``) and none is a wait of its own: the probes cut theirs to
+    the check's deadline, which is bounded.
+    """
     value = parse_duration(text)
     if abs(value) > MAX_DURATION:
         raise ValueError(
@@ -109,7 +115,7 @@ _PARSERS = {
     "int": _parse_int,
     "float": _parse_float,
     "bool": parse_bool,
-    "duration": _parse_duration,
+    "duration": parse_duration,
 }
 
 

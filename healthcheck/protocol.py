@@ -108,11 +108,16 @@ class ProtocolStdout:
     the one line NPD reads or in ``--json`` output. :attr:`stream` writes to the real stdout;
     :meth:`release` flushes it and puts fd 1 back. Costs two ``dup`` calls and one stream
     object, nothing imported.
+
+    When ``sys.stdout`` is not fd 1 (a caller running us in-process with stdout redirected to
+    a buffer), that stream is kept for the protocol and ``sys.stdout`` points at
+    ``sys.stderr`` until :meth:`release`: plugins' ``print()`` still cannot reach it.
     """
 
-    def __init__(self, stream, saved_fd: int | None) -> None:
+    def __init__(self, stream, saved_fd: int | None, replaced=None) -> None:
         self.stream = stream
         self._saved_fd = saved_fd
+        self._replaced = replaced
 
     @classmethod
     def claim(cls) -> ProtocolStdout:
@@ -120,6 +125,13 @@ class ProtocolStdout:
         current = sys.stdout
         if current is None:
             return cls(None, None)
+        try:
+            fd = current.fileno()
+        except (AttributeError, OSError, ValueError):
+            fd = None
+        if fd != 1:
+            sys.stdout = sys.stderr
+            return cls(current, None, replaced=current)
         try:
             current.flush()
             saved = os.dup(1)
@@ -144,6 +156,9 @@ class ProtocolStdout:
 
     def release(self) -> None:
         """Flush what we wrote and give fd 1 back to the real stdout."""
+        replaced, self._replaced = self._replaced, None
+        if replaced is not None:
+            sys.stdout = replaced
         saved, self._saved_fd = self._saved_fd, None
         if saved is None:
             return

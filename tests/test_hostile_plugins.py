@@ -132,3 +132,22 @@ def test_agent_sends_bounded_conditions_and_events(run_cli, double, hostile_env,
     assert "not a healthcheck.Status" in conditions["HostileMutated"]["message"]
     for line in proc.stderr.splitlines():
         assert len(line.encode()) <= 4096 + 200
+
+
+def test_in_process_callers_with_redirected_stdout_get_ours_and_only_ours(tmp_path, monkeypatch):
+    """cli.main() run in-process with sys.stdout redirected to a buffer (no fd 1 involved)."""
+    import contextlib
+    import io
+    import sys
+
+    from healthcheck import cli
+
+    install(tmp_path / "site", name="hostile_inproc")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert cli.main(["list", "--json"]) == 0
+        assert sys.stdout is out  # given back
+    names = [row["name"] for row in json.loads(out.getvalue())]
+    assert "hostile-huge" in names
+    assert "hello on stdout at import" in err.getvalue()
