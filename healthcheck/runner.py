@@ -41,8 +41,8 @@ class Outcome:
         self.run = run
 
 
-def _waitable(timeout: float) -> float:
-    """``timeout`` as a wait the platform's timers take: front doors refuse more than
+def waitable(timeout: float) -> float:
+    """``timeout`` as a wait the platform's timers take (0 to 8760h): front doors refuse more than
     :data:`~healthcheck.declaration.MAX_DURATION` when they parse it; a caller that did not is
     held to it here rather than raising OverflowError in the thread that waits."""
     if timeout != timeout:  # NaN
@@ -116,7 +116,7 @@ def start_check(
     checker: Checker, options, timeout: float, verbose: bool = False, repair: bool = True
 ) -> CheckRun:
     """Start ``checker`` in a daemon thread with a deadline ``timeout`` seconds from now."""
-    timeout = _waitable(timeout)
+    timeout = waitable(timeout)
     run = CheckRun(checker)
     ctx = CheckContext(checker.name, options, run.started + timeout, verbose)
 
@@ -140,7 +140,7 @@ def run_check(
     repair: bool = True,
 ) -> Outcome:
     """Run ``checker`` once and wait at most ``timeout`` seconds (default: its declared one)."""
-    timeout = _waitable(checker.timeout if timeout is None else timeout)
+    timeout = waitable(checker.timeout if timeout is None else timeout)
     run = start_check(checker, options, timeout, verbose, repair)
     if run.finished.wait(timeout) and run.result is not None:
         return Outcome(run.result, time.monotonic() - run.started, False, run)

@@ -411,3 +411,20 @@ def test_deeply_nested_json_from_the_api_server_is_an_api_error(tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_runner_and_scheduler_hold_a_huge_timeout_to_what_timers_take():
+    """A spec built in code (not through the config, which refuses it) still runs."""
+    from healthcheck.agent.config import CheckSpec
+    from healthcheck.agent.scheduler import execute
+    from healthcheck.runner import run_check
+
+    checker = Checker(
+        "quick",
+        description="",
+        check=lambda ctx: Result.ok("fine"),
+        condition=Condition("", "R", permanent=False),
+    )
+    assert run_check(checker, checker.defaults(), timeout=1e12).result == Result.ok("fine")
+    spec = CheckSpec(name="quick", checker=checker, options=checker.defaults(), timeout=1e12)
+    assert execute(spec).result == Result.ok("fine")
