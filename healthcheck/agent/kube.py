@@ -107,7 +107,7 @@ class KubeApi:
             raise ApiError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
             decoded = json.loads(data) if data else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
             raise ApiError(f"{what}: response is not JSON") from None
         return decoded if isinstance(decoded, dict) else {}
 
@@ -139,7 +139,7 @@ def _status_message(body) -> str:
         return ""
     try:
         status = json.loads(body)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return ""
     message = status.get("message") if isinstance(status, dict) else None
     return " ".join(str(message).split())[:200] if message else ""

@@ -22,7 +22,7 @@ def agent_entry(server: str | None = None, timeout: float = TIMEOUT) -> dict | N
 
     address = server or os.environ.get("HEALTHCHECK_AGENT_SERVER") or DEFAULT_SERVER
     host, _, port = address.rpartition(":")
-    if not port.isdigit():
+    if not (port.isascii() and port.isdigit()) or len(port) > 5:
         return None
     conn = http.client.HTTPConnection(host.strip("[]") or "127.0.0.1", int(port), timeout=timeout)
     try:
