@@ -32,9 +32,8 @@ import tarfile
 import time
 from pathlib import Path
 
-from envtest import Envtest, free_port
-
 from cluster import hoststate
+from envtest import Envtest, free_port
 
 NODE_NAME = "localhost"
 PAUSE_IMAGE = "localhost/pause:shared"
