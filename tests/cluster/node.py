@@ -32,8 +32,9 @@ import tarfile
 import time
 from pathlib import Path
 
-from cluster import hoststate
 from envtest import Envtest, free_port
+
+from cluster import hoststate
 
 NODE_NAME = "localhost"
 PAUSE_IMAGE = "localhost/pause:shared"
@@ -379,6 +380,23 @@ class OneNodeCluster:
                         return
             time.sleep(0.5)
         raise ClusterError(f"node not Ready after {timeout:.0f}s: {self.log_tail('kubelet')}")
+
+    def kubelet_get(self, path: str, timeout: float = 10.0) -> str:
+        """GET ``https://127.0.0.1:10250<path>`` from the kubelet itself, as the apiserver does
+        (``nodes/proxy`` to a loopback address is refused by design)."""
+        import ssl
+        import urllib.request
+
+        pki = self.workdir / "kubelet-pki"
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # the kubelet's self-signed serving certificate
+        context.load_cert_chain(
+            pki / "apiserver-kubelet-client.crt", pki / "apiserver-kubelet-client.key"
+        )
+        url = f"https://127.0.0.1:{KUBELET_PORT}{path}"
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+            return response.read().decode()
 
     def _check_daemons(self) -> None:
         for name, proc in self._procs.items():
