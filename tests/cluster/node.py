@@ -32,7 +32,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from envtest import Envtest, free_port
+from envtest import Envtest, _die_with_parent, free_port
 
 from cluster import hoststate
 
@@ -188,6 +188,7 @@ class OneNodeCluster:
                 stderr=log,
                 cwd=self.workdir,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # a killed test run takes its daemons along
             )
         self._procs[name] = proc
         return proc

@@ -62,7 +62,7 @@ def test_conditions_come_from_the_real_components(cluster, deployed):
 
 
 def test_the_kubelets_ready_condition_is_left_to_the_kubelet(cluster, deployed):
-    node = cluster.node()
+    node = cluster.get_json("node", NODE_NAME, "--show-managed-fields")
     ready = {c["type"]: c for c in node["status"]["conditions"]}["Ready"]
     assert (ready["status"], ready["reason"]) == ("True", "KubeletReady")
     # Server-side field ownership: whatever manages our condition types owns nothing else.
