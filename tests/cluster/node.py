@@ -32,7 +32,8 @@ import tarfile
 import time
 from pathlib import Path
 
-from envtest import Envtest, _die_with_parent, free_port
+import real_containerd
+from envtest import Envtest, _die_with_parent, free_port, spawn_daemon
 
 from cluster import hoststate
 
@@ -44,20 +45,8 @@ CNI_BIN_DIR = "/usr/lib/cni"
 NODE_READY_TIMEOUT = 120.0
 DAEMON_STOP_WAIT = 10.0
 
-CONTAINERD_CONFIG = """version = 2
-root = "{d}/containerd/root"
-state = "{d}/containerd/state"
-[grpc]
-  address = "{sock}"
-[ttrpc]
-  address = "{sock}.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.grpc.v1.cri"]
-  disable_tcp_service = true
-  sandbox_image = "{pause}"
+# Appended to real_containerd's config: what running pods takes (README facts 2 and 5).
+CRI_CONFIG = """  sandbox_image = "{pause}"
   restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -65,7 +54,7 @@ state = "{d}/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-    Root = "{d}/containerd/runc"
+    Root = "{d}/runc"
     SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "{cni_bin}"
@@ -151,7 +140,7 @@ class OneNodeCluster:
         self.workdir = Path(workdir).resolve()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bin = _shared_assets("cluster")
-        self.containerd_socket = str(self.workdir / "run" / "containerd.sock")
+        self.containerd_socket = str(self.workdir / "containerd" / "containerd.sock")
         self.api: Envtest | None = None
         self._procs: dict[str, subprocess.Popen] = {}
         self._host: hoststate.HostState | None = None
@@ -180,23 +169,15 @@ class OneNodeCluster:
         return self
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        with open(self.workdir / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=self.workdir,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # a killed test run takes its daemons along
-            )
+        proc = spawn_daemon(argv, self.workdir / f"{name}.log")
         self._procs[name] = proc
         return proc
 
     def log_tail(self, name: str, lines: int = 8) -> str:
         """The last ``lines`` lines of a daemon's log, joined on one line."""
+        log = self.workdir / "containerd" / "log" if name == "containerd" else None
         try:
-            text = (self.workdir / f"{name}.log").read_text(errors="replace")
+            text = (log or self.workdir / f"{name}.log").read_text(errors="replace")
         except OSError:
             return ""
         return " | ".join(text.strip().splitlines()[-lines:])[-1500:]
@@ -236,22 +217,18 @@ class OneNodeCluster:
                 raise ClusterError(f"openssl {args[0]}: {proc.stderr.strip()[-300:]}")
 
     def _start_containerd(self) -> None:
-        (self.workdir / "run").mkdir(exist_ok=True)
-        cni = self.workdir / "cni"
-        cni.mkdir(exist_ok=True)
-        (cni / "10-loopback.conflist").write_text(json.dumps(CNI_CONFLIST))
-        config = self.workdir / "containerd.toml"
-        config.write_text(
-            CONTAINERD_CONFIG.format(
-                d=self.workdir, sock=self.containerd_socket, pause=PAUSE_IMAGE, cni_bin=CNI_BIN_DIR
+        folder = self.workdir / "containerd"  # its state and socket: /run/containerd's part
+        (folder / "cni").mkdir(parents=True, exist_ok=True)
+        (folder / "cni" / "10-loopback.conflist").write_text(json.dumps(CNI_CONFLIST))
+        cri = CRI_CONFIG.format(d=folder, pause=PAUSE_IMAGE, cni_bin=CNI_BIN_DIR)
+        try:
+            proc, socket = real_containerd.start(
+                folder, cri_config=cri, preexec_fn=_die_with_parent
             )
-        )
-        proc = self._spawn("containerd", ["containerd", "--config", str(config)])
-        deadline = time.monotonic() + 30
-        while not os.path.exists(self.containerd_socket):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise ClusterError(f"containerd did not start: {self.log_tail('containerd')}")
-            time.sleep(0.1)
+        except RuntimeError as exc:
+            raise ClusterError(str(exc)) from None
+        self._procs["containerd"] = proc
+        self.containerd_socket = socket
         pause = self.workdir / "pause.tar"
         pause.write_bytes(pause_archive(self.bin / "pause"))
         self.import_image(pause)
@@ -321,35 +298,32 @@ class OneNodeCluster:
         assert self.api is not None
         pki = self.api.workdir / "pki"
         admin = str(self.api.kubeconfig("admin"))
-        self._spawn(
-            "kube-controller-manager",
-            [
-                str(self.bin / "kube-controller-manager"),
-                f"--kubeconfig={admin}",
-                f"--authentication-kubeconfig={admin}",
-                f"--authorization-kubeconfig={admin}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                "--leader-elect=false",
-                f"--root-ca-file={pki / 'ca.crt'}",
-                f"--service-account-private-key-file={pki / 'sa.key'}",
-                "--use-service-account-credentials=false",
-                "--profiling=false",
-            ],
-        )
-        self._spawn(
-            "kube-scheduler",
-            [
-                str(self.bin / "kube-scheduler"),
-                f"--kubeconfig={admin}",
-                f"--authentication-kubeconfig={admin}",
-                f"--authorization-kubeconfig={admin}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                "--leader-elect=false",
-                "--profiling=false",
-            ],
-        )
+        for name, own_flags in (
+            (
+                "kube-controller-manager",
+                [
+                    f"--root-ca-file={pki / 'ca.crt'}",
+                    f"--service-account-private-key-file={pki / 'sa.key'}",
+                    "--use-service-account-credentials=false",
+                ],
+            ),
+            ("kube-scheduler", []),
+        ):
+            self._spawn(
+                name,
+                [
+                    str(self.bin / name),
+                    *(
+                        f"--{kind}kubeconfig={admin}"
+                        for kind in ("", "authentication-", "authorization-")
+                    ),
+                    "--bind-address=127.0.0.1",
+                    f"--secure-port={free_port()}",
+                    "--leader-elect=false",
+                    "--profiling=false",
+                    *own_flags,
+                ],
+            )
 
     # ---------------------------------------------------------------------- queries
 
@@ -446,7 +420,8 @@ class OneNodeCluster:
                     proc.kill()
 
     def stop(self) -> list[str]:
-        """Stop everything and undo the host changes; returns what could not be undone."""
+        """Stop everything and undo the host changes; returns what could not be undone or is
+        still different from before the start (empty when the host is as it was)."""
         problems: list[str] = []
         for name in ("kube-scheduler", "kube-controller-manager", "kubelet"):
             self._stop_process(name)
@@ -459,6 +434,7 @@ class OneNodeCluster:
         hoststate.unmount_all_under(self.workdir)
         if self._host is not None:
             problems = self._host.restore()
+            problems += [f"still: {change}" for change in self._host.changes()]
             self._host = None
         return problems
 

@@ -4,6 +4,7 @@ the same conditions as the agent did. Runs last: it replaces the agent's DaemonS
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from cluster import deploy
 from cluster.node import NODE_NAME
@@ -107,7 +108,7 @@ def test_npd_reports_the_same_conditions_as_the_agent(cluster, deployed, agent_i
     pod = npd_pod(
         agent_image.name,
         str(assets("npd") / "node-problem-detector"),
-        str(cluster.workdir / "run"),
+        str(Path(cluster.containerd_socket).parent),
         cluster.api.port,
     )
     cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
