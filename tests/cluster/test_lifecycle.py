@@ -159,7 +159,7 @@ def test_an_oom_killed_agent_restarts_in_place_and_keeps_conditions(cluster, dep
         for conn in connections:
             conn.close()
     terminated = status["lastState"]["terminated"]
-    assert terminated["exitCode"] == 137, terminated
+    assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137), terminated
     assert pod["metadata"]["uid"] == current_pod(cluster)["metadata"]["uid"]  # in place
 
     def ready_again():
