@@ -232,16 +232,6 @@ def build(version: str) -> Image:
         return Image(archive, name, time.monotonic() - started)
 
 
-def import_image(image: Image, ctr_address: str) -> None:
-    """``ctr -n k8s.io images import`` into the containerd listening on ``ctr_address``."""
-    _run(
-        ["ctr", "--address", ctr_address, "-n", "k8s.io", "images", "import",
-         str(image.archive)],
-        "ctr images import",
-        timeout=300,
-    )  # fmt: skip
-
-
 def archive_config(image: Image) -> dict:
     """The image's config (``config.User``, ``config.Env``, ...) read from its archive."""
     import json
