@@ -21,9 +21,14 @@ class CountersMissing(LookupError):
 
 
 def read_small(path: str, limit: int = MAX_READ) -> str:
-    """Read at most ``limit`` bytes of a (proc) text file."""
-    with open(path, "rb") as fh:
-        return fh.read(limit).decode("ascii", "replace")
+    """Read at most ``limit`` bytes of a (proc) text file.
+
+    Proc files are regular files; anything else at the name (a FIFO planted in a ``--proc-root``
+    tree, a device) is an ``OSError`` at once, never a read that waits forever.
+    """
+    from healthcheck.safefile import read_regular
+
+    return read_regular(path, limit).decode("ascii", "replace")
 
 
 def _decimal(text: str) -> int:
