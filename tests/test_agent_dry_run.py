@@ -258,3 +258,23 @@ def test_output_without_dry_run_is_one_line_exit_2(run_cli, plugin_config):
     proc = run_cli("agent", "--config", plugin_config, "--once", "--output=table")
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == "healthcheck agent: --output applies only with --dry-run\n"
+
+
+@pytest.mark.parametrize(
+    "name", ["Node-1", "node 1", "node\nrunning 0 checks for node x", "..", "a/b", "n" * 254]
+)
+@pytest.mark.parametrize("source", ["--node", "NODE_NAME"])
+def test_a_node_name_kubernetes_would_not_take_is_one_line_and_exit_2(run_cli, node, name, source):
+    """Before: the name went into API paths unchecked ('..' resolves to another path), into
+    Event names and, newline and all, into the agent's log lines."""
+    env = dict(node["env"])
+    args = ["agent", "--config", node["config"], "--once", "--dry-run"]
+    if source == "--node":
+        args += ["--node", name]
+    else:
+        env["NODE_NAME"] = name
+    proc = run_cli(*args, env=env)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "is not a Kubernetes node name" in proc.stderr
+    assert source in proc.stderr
