@@ -278,3 +278,24 @@ def test_a_node_name_kubernetes_would_not_take_is_one_line_and_exit_2(run_cli, n
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "is not a Kubernetes node name" in proc.stderr
     assert source in proc.stderr
+
+
+def test_a_dry_run_writes_no_state_file(run_cli, tmp_path):
+    """Before: the conntrack check's drop baseline (and its lock file) was written by a dry run,
+    so the real agent's next run lost the drops counted since its own last run."""
+    from test_conntrack import _stat_row, make_proc
+
+    proc_root = make_proc(tmp_path / "proc", 10, 100, stats=[_stat_row(drop=7)])
+    state = tmp_path / "state"
+    config = tmp_path / "agent.yaml"
+    options = {"proc_root": str(proc_root), "check_drops": True, "state_dir": str(state)}
+    config.write_text(
+        yaml.safe_dump(
+            {"checks": [{"checker": "conntrack", "options": options}], "metrics": "", "server": ""}
+        )
+    )
+    env = {"NODE_NAME": NODE}
+    for _ in range(2):
+        proc = run_cli("agent", "--config", str(config), "--once", "--dry-run", env=env)
+        assert proc.returncode == 0, proc.stderr
+    assert not state.exists() or list(state.iterdir()) == []
