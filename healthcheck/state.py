@@ -77,7 +77,14 @@ def write_state(path: str, state: dict) -> None:
     if _read_only:
         return
     directory = os.path.dirname(path) or "."
-    payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+    try:
+        payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:  # not JSON, or an int past Python's 4300 digits
+        from healthcheck.text import LOG_LIMIT, one_line
+
+        raise StateError(
+            f"cannot write state file {one_line(path, LOG_LIMIT)}: {one_line(exc, 200)}"
+        ) from None
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
         replace_file(path, payload, 0o600)

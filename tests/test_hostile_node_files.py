@@ -47,7 +47,7 @@ def test_conntrack_counters_are_ascii_decimal(run_cli, tmp_path, count):
     assert proc.stdout.startswith("cannot read conntrack counters: invalid literal")
 
 
-@pytest.mark.parametrize("cell", ["0x00000001", "0000_001", "٣"])
+@pytest.mark.parametrize("cell", ["0x00000001", "0000_001", "٣", "f" * 5000])
 def test_conntrack_statistics_are_ascii_hex(run_cli, tmp_path, cell):
     row = _stat_row().split()
     row[10] = cell  # the drop column

@@ -40,8 +40,9 @@ def _decimal(text: str) -> int:
 
 
 def _hex(text: str) -> int:
-    """ASCII hex digits only, as the kernel prints them (no "0x", no "_")."""
-    if text and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text):
+    """ASCII hex digits only, as the kernel prints them (no "0x", no "_"), at most 64 bits: a
+    longer cell would make a number too long to record as JSON (Python's 4300-digit limit)."""
+    if 0 < len(text) <= 16 and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text):
         return int(text, 16)
     raise ValueError(f"invalid hex counter {text[:40]!r}")
 
