@@ -62,7 +62,7 @@ def test_unwritable_directory_is_a_state_error(tmp_path):
         pass
 
 
-@pytest.mark.parametrize("value", [10**5000, object(), {1.5j}])
+@pytest.mark.parametrize("value", [10**5000, object(), {1.5j}], ids=["huge", "object", "set"])
 def test_a_state_json_cannot_hold_is_a_state_error_and_nothing_written(tmp_path, value):
     """Before: json.dumps's ValueError (an int past 4300 digits) or TypeError escaped every
     caller, which catch StateError."""
