@@ -287,7 +287,10 @@ def service_of(opts, default_service: str) -> str:
 
 
 def _stderr(component: str, message: str) -> None:
-    print(f"{component}: {message}", file=sys.stderr, flush=True)
+    """One log line for NPD's log: a probe's or a pattern's text, bounded and on one line."""
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    print(one_line(f"{component}: {message}", LOG_LIMIT), file=sys.stderr, flush=True)
 
 
 def make_check(component: str, default_service: str, probe):
