@@ -17,6 +17,7 @@ from healthcheck.node.metadata.events import Reading
 
 TOKEN_STATE_FILE = "metadata-token.json"  # noqa: S105 (a file name)
 MAX_TOKEN_BYTES = 4096
+MAX_TOKEN_TTL = 21600  # seconds: the largest --token-ttl, the providers' own limit
 AUTH_FAILURES = (401, 403)
 
 _idle: dict[tuple[str, int], Connection] = {}
@@ -78,8 +79,6 @@ class _Session:
         The state file is read as hostile: a token goes into a request header, so it must be
         what :meth:`new_token` accepts (a "€" made the header encoding raise, 1 MiB went out).
         """
-        import math
-
         from healthcheck.state import read_state
 
         entry = read_state(self.state_path).get(self.key)
@@ -88,7 +87,10 @@ class _Session:
         until = entry.get("until")
         if not isinstance(until, float | int) or isinstance(until, bool):
             return None
-        if not math.isfinite(until) or until <= time.time():
+        # No token of ours lives longer than the largest TTL (6h): a later expiry (NaN, 1e999,
+        # a 400-digit int) is a record we did not write, and would never be renewed.
+        now = time.time()
+        if not now < until <= now + MAX_TOKEN_TTL:
             return None
         token = entry.get("token")
         if entry.get("plain") is True or (isinstance(token, str) and _is_token(token)):
