@@ -299,3 +299,14 @@ def test_a_dry_run_writes_no_state_file(run_cli, tmp_path):
         proc = run_cli("agent", "--config", str(config), "--once", "--dry-run", env=env)
         assert proc.returncode == 0, proc.stderr
     assert not state.exists() or list(state.iterdir()) == []
+
+
+def test_every_agent_log_line_is_one_bounded_line(capsys):
+    """The sink every agent message goes through (a plugin's result message, a server's error
+    text): before, a message with newlines became several log lines, forged ones included."""
+    from healthcheck.agent import main
+
+    main.log("kubelet: PROBLEM: down\nhealthcheck agent: stopped\n" + "x" * (4 << 20))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err.encode()) <= main.LOG_LINE_LIMIT + 1
+    assert err.startswith("healthcheck agent: kubelet: PROBLEM: down healthcheck agent: stopped")

@@ -36,8 +36,14 @@ class AgentUsageError(Exception):
     """Bad flags or configuration: one line, exit 2."""
 
 
+LOG_LINE_LIMIT = 4096  # bytes of one log line: room for every condition type we adopt
+
+
 def log(message: str) -> None:
-    print(f"healthcheck agent: {message}", file=sys.stderr, flush=True)
+    """One line on stderr, whatever ``message`` holds (a plugin's result, a server's error)."""
+    from healthcheck.text import one_line
+
+    print(one_line(f"healthcheck agent: {message}", LOG_LINE_LIMIT), file=sys.stderr, flush=True)
 
 
 NODE_NAME_MAX = 253
