@@ -263,14 +263,14 @@ def test_output_without_dry_run_is_one_line_exit_2(run_cli, plugin_config):
 @pytest.mark.parametrize(
     "name", ["Node-1", "node 1", "node\nrunning 0 checks for node x", "..", "a/b", "n" * 254]
 )
-@pytest.mark.parametrize("source", ["--node", "NODE_NAME"])
+@pytest.mark.parametrize("source", ["--node-name", "NODE_NAME"])
 def test_a_node_name_kubernetes_would_not_take_is_one_line_and_exit_2(run_cli, node, name, source):
     """Before: the name went into API paths unchecked ('..' resolves to another path), into
     Event names and, newline and all, into the agent's log lines."""
     env = dict(node["env"])
     args = ["agent", "--config", node["config"], "--once", "--dry-run"]
-    if source == "--node":
-        args += ["--node", name]
+    if source == "--node-name":
+        args += ["--node-name", name]
     else:
         env["NODE_NAME"] = name
     proc = run_cli(*args, env=env)

@@ -58,7 +58,7 @@ def node_name(flag: str | None) -> str:
     import re
 
     if flag:
-        name, source = flag, "--node"
+        name, source = flag, "--node-name"
     elif os.environ.get("NODE_NAME"):
         name, source = os.environ["NODE_NAME"], "NODE_NAME"
     else:
@@ -70,7 +70,7 @@ def node_name(flag: str | None) -> str:
         shown = one_line(name, LOG_LIMIT, marker="…")
         raise AgentUsageError(
             f'node name "{shown}" (from {source}) is not a Kubernetes node name: lower-case '
-            f"letters, digits, '-' and '.', at most {NODE_NAME_MAX}; pass --node NAME"
+            f"letters, digits, '-' and '.', at most {NODE_NAME_MAX}; pass --node-name NAME"
         )
     return name
 
