@@ -68,7 +68,9 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
         regex = re2.compile(pattern, options)
         if per_line:
             # Compiled alone first, so that the wrapper cannot turn a broken pattern valid.
-            regex = re2.compile(f"(?m:^)[^\\n]*?(?:{pattern})".encode(), options)
+            from healthcheck.logbuffer import group
+
+            regex = re2.compile(f"(?m:^)[^\\n]*?{group(pattern)}".encode(), options)
         return regex
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid"
