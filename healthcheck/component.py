@@ -55,7 +55,7 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
     """
     import re2
 
-    from healthcheck.logbuffer import close_quote, go_syntax_error
+    from healthcheck.logbuffer import go_syntax_error, group
     from healthcheck.pflag import go_quote
 
     error = go_syntax_error(pattern)  # Go's rules and words, as NPD's regexps have elsewhere
@@ -68,7 +68,7 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
         regex = re2.compile(pattern, options)
         if per_line:
             # Compiled alone first, so that the wrapper cannot turn a broken pattern valid.
-            regex = re2.compile(f"(?m:^)[^\\n]*?(?:{close_quote(pattern)})".encode(), options)
+            regex = re2.compile(f"(?m:^)[^\\n]*?{group(pattern)}".encode(), options)
         return regex
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid"
@@ -287,7 +287,10 @@ def service_of(opts, default_service: str) -> str:
 
 
 def _stderr(component: str, message: str) -> None:
-    print(f"{component}: {message}", file=sys.stderr, flush=True)
+    """One log line for NPD's log: a probe's or a pattern's text, bounded and on one line."""
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    print(one_line(f"{component}: {message}", LOG_LIMIT), file=sys.stderr, flush=True)
 
 
 def make_check(component: str, default_service: str, probe):

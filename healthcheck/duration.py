@@ -188,9 +188,15 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Write seconds the way NPD's shipped configs do: ``10s``, ``5m``, ``1h30m``, ``250ms``."""
+    """Write seconds the way NPD's shipped configs do: ``10s``, ``5m``, ``1h30m``, ``250ms``.
+
+    Total: a value no parse could give (a plugin's ``inf`` or ``nan``) is written as Python
+    writes it, never an OverflowError inside an error message being built.
+    """
     if seconds == 0:
         return "0s"
+    if seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return f"{seconds}s"
     sign = "-" if seconds < 0 else ""
     seconds = abs(seconds)
     if seconds < 1:

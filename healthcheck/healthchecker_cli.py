@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.pflag import FlagError, HelpRequested, report_usage_error
+from healthcheck.pflag import FlagError, HelpRequested, report_usage_error, stdout_gone
 from healthcheck.pflag import parse as parse_flags
 
 COMPONENTS = ("kubelet", "docker", "cri", "kube-proxy")
@@ -224,13 +224,19 @@ def main(argv=None) -> int:
     """Entry point of the ``health-checker`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return run(argv)
+        code = run(argv)
     except FlagError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        stdout_gone()
         return 0
+    try:
+        sys.stdout.flush()  # here, not at exit: the code stays the result's if nobody reads
+    except BrokenPipeError:
+        stdout_gone()
+    return code
 
 
 if __name__ == "__main__":

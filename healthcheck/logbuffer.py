@@ -185,6 +185,28 @@ def go_syntax_error(expr: str) -> str | None:
     return None
 
 
+def group(expr: str) -> str:
+    """``(?:expr)``, a group that can be followed by more pattern text.
+
+    ``\\Q`` without its ``\\E`` quotes to the end of the text (Go and RE2 agree), so it would
+    also quote the wrapper's ``)``: such a quote is closed inside the group, which changes
+    nothing it matches (Go's check accepts ``\\Q`` only outside a character class).
+    """
+    i, n = 0, len(expr)
+    while i < n:
+        if expr[i] == "\\":
+            if expr.startswith("Q", i + 1):
+                end = expr.find("\\E", i + 2)
+                if end < 0:
+                    return f"(?:{expr}\\E)"
+                i = end + 2
+                continue
+            i += 2
+            continue
+        i += 1
+    return f"(?:{expr})"
+
+
 def compile_pattern(expr: str):
     """Compile ``expr`` anchored at the end of the text as a whole: ``(?:expr)\\z``.
 
@@ -205,31 +227,11 @@ def compile_pattern_with_anchor(expr: str, anchor: str, *, as_bytes: bool = Fals
     error = go_syntax_error(expr)
     if error is not None:
         raise PatternError(error)
-    wrapped = f"(?:{close_quote(expr)}){anchor}"
+    wrapped = group(expr) + anchor
     try:
         return _re2_compile(wrapped.encode() if as_bytes else wrapped)
     except re2.error as exc:
         raise PatternError(_re2_error(exc)) from None
-
-
-def close_quote(expr: str) -> str:
-    """``expr`` with ``\\E`` appended when it ends inside ``\\Q...`` (Go quotes to the end).
-
-    Without it the wrapper's closing parenthesis would be quoted too. ``expr`` has passed
-    :func:`go_syntax_error`, so ``\\Q`` appears only outside character classes.
-    """
-    i, n = 0, len(expr)
-    while i < n:
-        if expr[i] != "\\":
-            i += 1
-        elif expr.startswith("Q", i + 1):
-            end = expr.find("\\E", i + 2)
-            if end < 0:
-                return expr + "\\E"
-            i = end + 2
-        else:
-            i += 2
-    return expr
 
 
 def single_line(expr: str) -> bool:

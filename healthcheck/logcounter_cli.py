@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.pflag import FlagError, HelpRequested, report_usage_error
+from healthcheck.pflag import FlagError, HelpRequested, report_usage_error, stdout_gone
 from healthcheck.pflag import parse as parse_flags
 
 PROG = "log-counter"
@@ -112,13 +112,19 @@ def main(argv=None) -> int:
     """Entry point of the ``log-counter`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return run(argv)
+        code = run(argv)
     except FlagError as exc:
         return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        stdout_gone()
         return 0
+    try:
+        sys.stdout.flush()  # here, not at exit: the code stays the result's if nobody reads
+    except BrokenPipeError:
+        stdout_gone()
+    return code
 
 
 if __name__ == "__main__":

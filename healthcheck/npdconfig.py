@@ -125,8 +125,11 @@ def write_configs(names, output_dir: str, command: str = DEFAULT_COMMAND) -> lis
     if names:
         missing = [n for n in names if n not in catalog.checkers]
         if missing:
+            from healthcheck.text import one_line
+
             known = ", ".join(sorted(catalog.checkers))
-            raise LookupError(f"unknown checker {missing[0]!r} (available: {known})")
+            name = one_line(missing[0], 80, marker="…")  # argv: one bounded line
+            raise LookupError(f"unknown checker '{name}' (available: {known})")
         selected = [catalog.checkers[n].checker for n in names]
     else:
         selected = [c.checker for c in catalog]

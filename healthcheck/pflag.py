@@ -172,6 +172,19 @@ def go_parse_bool(text: str) -> bool:
 # ---------------------------------------------------------------------------------- reporting
 
 
+def stdout_gone() -> None:
+    """stdout's reader went away (EPIPE): point stdout at /dev/null, so that neither a later
+    print nor the interpreter's final flush raises again (a traceback, exit 120)."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
 def report_usage_error(message: str) -> int:
     """Print a usage error as the drop-ins do; return exit code 2.
 
@@ -184,7 +197,10 @@ def report_usage_error(message: str) -> int:
     from healthcheck.text import LOG_LIMIT, PROTOCOL_LIMIT, one_line
 
     line = one_line(message, PROTOCOL_LIMIT)
-    print(line, flush=True)
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        stdout_gone()  # nobody reads the protocol line: still a usage error, still exit 2
     full = one_line(message, LOG_LIMIT, marker="…")
     if full != line:
         print(full, file=sys.stderr)

@@ -22,6 +22,7 @@ writes to its own log); the protocol line on stdout stays the checker's.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -116,6 +117,45 @@ def dry_run_only(sink=None) -> None:
             _preview_sinks.append(sink)
 
 
+class _PluginFailed(Exception):
+    """A checker's repair callback raised; ``str()`` is the one-line reason."""
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a callback ended, in one bounded line: "exited (code 3)" for ``sys.exit()``."""
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    if isinstance(exc, SystemExit):
+        return one_line(f"exited (code {exc.code})", LOG_LIMIT)
+    if isinstance(exc, _PluginFailed):
+        return str(exc)
+    try:
+        text = one_line(str(exc)[: LOG_LIMIT * 4], LOG_LIMIT)
+    except Exception:  # a plugin's exception whose __str__ fails
+        text = ""
+    if isinstance(exc, Exception) and text:
+        return text  # as before: a plugin's own error message says what failed
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _call(callback, ctx):
+    """``callback(ctx)``, a checker's: any exception but KeyboardInterrupt (``sys.exit()``
+    included) becomes :class:`_PluginFailed`, so the check's result is never lost to it."""
+    try:
+        return callback(ctx)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise _PluginFailed(_reason(exc)) from None
+
+
+def _text(callback, ctx) -> str:
+    """A checker's ``describe``/``target`` answer as one bounded line."""
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    return one_line(_call(lambda c: str(callback(c)), ctx), LOG_LIMIT)
+
+
 def _log(checker: str, message: str) -> None:
     from healthcheck.text import LOG_LIMIT, one_line
 
@@ -161,7 +201,7 @@ def _within_cooldown(state, target: str, boot: str, now: float, cooldown: float)
     if isinstance(last, dict) and last.get("boot_id") == boot:
         try:
             elapsed = now - float(last.get("boottime", 0.0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: a 400-digit integer
             return None
         if 0 <= elapsed <= cooldown:
             return elapsed
@@ -175,9 +215,12 @@ def decide(ctx, repair: Repair) -> tuple[bool, str]:
     opts = ctx.options
     cooldown = float(getattr(opts, "cooldown_time", 120.0))
     try:
-        uptime = float(repair.uptime(ctx))
-    except Exception as exc:  # NPD: an uptime failure is logged and nothing is repaired
-        return False, f"not repairing: cannot get the uptime: {exc}"
+        uptime = float(_call(repair.uptime, ctx))
+    except (_PluginFailed, TypeError, ValueError, OverflowError) as exc:
+        # NPD: an uptime failure is logged and nothing is repaired
+        return False, f"not repairing: cannot get the uptime: {_reason(exc)}"
+    if not math.isfinite(uptime):
+        return False, f"not repairing: cannot get the uptime: {uptime} seconds"
     if not uptime > cooldown:
         return False, (
             f"not repairing: up {format_duration(round(max(uptime, 0.0)))}, "
@@ -197,20 +240,21 @@ def apply(checker: str, ctx, repair: Repair) -> str:
         return ""
     dry_run = _dry_run or bool(getattr(opts, "dry_run_repair", False))
     allowed, why = decide(ctx, repair)
-    if dry_run:
-        why = _preview(checker, ctx, repair, allowed, why)
-    elif allowed:
-        why = _run_claimed(checker, ctx, repair, repair.describe(ctx), why)
+    try:
+        if dry_run:
+            why = _preview(checker, ctx, repair, allowed, why)
+        elif allowed:
+            why = _run_claimed(checker, ctx, repair, _text(repair.describe, ctx), why)
+    except _PluginFailed as exc:
+        why = f"not repairing: the checker's repair failed to describe itself: {exc}"
     _log(checker, why)
     return why
 
 
 def _preview(checker: str, ctx, repair: Repair, allowed: bool, why: str) -> str:
     """The dry run's account: the policy's verdict and the cooldown, claimed only in memory."""
-    from healthcheck.text import LOG_LIMIT, one_line
-
-    what = one_line(repair.describe(ctx), LOG_LIMIT)
-    target = one_line(repair.target(ctx), LOG_LIMIT)
+    what = _text(repair.describe, ctx)
+    target = _text(repair.target, ctx)
     if allowed:
         refused = _claim_in_memory(checker, ctx, target)
         if refused is not None:
@@ -268,7 +312,7 @@ def _run_claimed(checker: str, ctx, repair: Repair, what: str, why: str) -> str:
     cooldown = float(getattr(opts, "cooldown_time", 120.0))
     path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
     try:
-        since = _claim(path, str(repair.target(ctx)), cooldown)
+        since = _claim(path, _text(repair.target, ctx), cooldown)
     except (StateError, OSError, ValueError) as exc:
         return f"not repairing: {exc}"
     if since is not None:
@@ -277,7 +321,7 @@ def _run_claimed(checker: str, ctx, repair: Repair, what: str, why: str) -> str:
             f"within the cooldown {format_duration(cooldown)}"
         )
     try:
-        repair.action(ctx)
-    except Exception as exc:  # best effort, as NPD: log and carry on
+        _call(repair.action, ctx)
+    except _PluginFailed as exc:  # best effort, as NPD: log and carry on
         return f"repair failed: {what}: {exc}"
     return f"repaired: {what} ({why})"

@@ -138,8 +138,22 @@ def replace_file(path: str, data: bytes, mode: int = 0o600) -> None:
 
 
 def open_append(path: str, mode: int = 0o644) -> int:
-    """The regular file ``path`` opened to append (created when absent): :func:`open_regular`."""
-    return open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    """The regular file ``path`` opened to append (created when absent): :func:`open_regular`.
+
+    A file with more than one name is refused too: O_NOFOLLOW does not see a hard link, and one
+    planted at ``path`` (where ``fs.protected_hardlinks`` is off) would make root append to its
+    other name, say ``/etc/passwd``. A replaced file (:func:`replace_file`) needs no such check.
+    """
+    fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        links = os.fstat(fd).st_nlink
+    except OSError:
+        os.close(fd)
+        raise
+    if links > 1:
+        os.close(fd)
+        raise OSError(errno.EMLINK, f"a file with {links} hard links, not one", path)
+    return fd
 
 
 def append_whole(fd: int, data: bytes) -> None:

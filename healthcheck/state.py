@@ -22,6 +22,20 @@ DEFAULT_STATE_DIR = "/var/lib/node-healthcheck"
 MAX_STATE_BYTES = 1 << 20
 
 
+_read_only = False  # one-way: a dry run writes no state file (see read_only)
+
+
+def read_only() -> None:
+    """From now on no state file, lock file or state directory is written by this process.
+
+    ``healthcheck agent --dry-run`` sets it before any check starts, and there is no way back:
+    checks still read their records (a conntrack baseline, a cached token) but what they would
+    record is dropped, so a preview cannot move the real agent's baselines.
+    """
+    global _read_only
+    _read_only = True
+
+
 class StateError(OSError):
     """A state file that cannot be read, locked or written; the message says which and why."""
 
@@ -60,8 +74,17 @@ def write_state(path: str, state: dict) -> None:
     """Replace ``path`` with ``state`` atomically (write, fsync, rename, fsync the directory)."""
     from healthcheck.safefile import replace_file
 
+    if _read_only:
+        return
     directory = os.path.dirname(path) or "."
-    payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+    try:
+        payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:  # not JSON, or an int past Python's 4300 digits
+        from healthcheck.text import LOG_LIMIT, one_line
+
+        raise StateError(
+            f"cannot write state file {one_line(path, LOG_LIMIT)}: {one_line(exc, 200)}"
+        ) from None
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
         replace_file(path, payload, 0o600)
@@ -72,7 +95,8 @@ def write_state(path: str, state: dict) -> None:
 def locked_state(path: str, wait: float = 5.0):
     """Hold the lock for ``path`` and yield its state as a dict; write it back if it changed.
 
-    Waits at most ``wait`` seconds for another holder, then raises :class:`StateError`.
+    After :func:`read_only` it only reads (no lock, nothing written). Waits at most ``wait``
+    seconds for another holder, then raises :class:`StateError`.
     """
     # contextlib is imported here, not at the top: a check that only reads state (a cached
     # metadata token) then skips it, ~0.5 ms of a one-shot check (measured interleaved).
@@ -86,6 +110,9 @@ def _locked_state(path: str, wait: float):
 
     from healthcheck.safefile import open_regular
 
+    if _read_only:
+        yield read_state(path)  # no lock: a reader needs none, and the lock file is a write
+        return
     lock_path = path + ".lock"
     try:
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)

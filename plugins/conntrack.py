@@ -26,9 +26,10 @@ def _one_line(exc: Exception) -> str:
 
 
 def _boot_id(proc_root: str) -> str:
+    from healthcheck.node.proc import read_small
+
     try:
-        with open(os.path.join(proc_root, "sys/kernel/random/boot_id")) as fh:
-            return fh.read(64).strip()
+        return read_small(os.path.join(proc_root, "sys/kernel/random/boot_id"), 64).strip()
     except OSError:
         return ""
 

@@ -147,7 +147,8 @@ class ApiServerDouble:
             }
 
     def inject(self, *faults) -> None:
-        """Queue faults for the next requests: ``(code,)``, ``(429, secs)``, ``("hang",)``."""
+        """Queue faults for the next requests: ``(code,)``, ``(429, secs)``, ``("hang",)``,
+        ``("raw", code, bytes)`` (a reply body the real server never sends)."""
         with self.lock:
             self.faults.extend(faults)
 
@@ -191,6 +192,14 @@ class ApiServerDouble:
             if fault[0] == "hang":
                 self.release.wait(fault[1] if len(fault) > 1 else 30)
                 handler.close_connection = True
+                return
+            if fault[0] == "raw":
+                _, code, data = fault
+                handler.send_response(code)
+                handler.send_header("Content-Type", "application/json")
+                handler.send_header("Content-Length", str(len(data)))
+                handler.end_headers()
+                handler.wfile.write(data)
                 return
             code = fault[0]
             headers = [("Retry-After", str(fault[1]))] if code == 429 and len(fault) > 1 else []

@@ -258,3 +258,55 @@ def test_output_without_dry_run_is_one_line_exit_2(run_cli, plugin_config):
     proc = run_cli("agent", "--config", plugin_config, "--once", "--output=table")
     assert (proc.returncode, proc.stdout) == (2, "")
     assert proc.stderr == "healthcheck agent: --output applies only with --dry-run\n"
+
+
+@pytest.mark.parametrize(
+    "name", ["Node-1", "node 1", "node\nrunning 0 checks for node x", "..", "a/b", "n" * 254]
+)
+@pytest.mark.parametrize("source", ["--node-name", "NODE_NAME"])
+def test_a_node_name_kubernetes_would_not_take_is_one_line_and_exit_2(run_cli, node, name, source):
+    """Before: the name went into API paths unchecked ('..' resolves to another path), into
+    Event names and, newline and all, into the agent's log lines."""
+    env = dict(node["env"])
+    args = ["agent", "--config", node["config"], "--once", "--dry-run"]
+    if source == "--node-name":
+        args += ["--node-name", name]
+    else:
+        env["NODE_NAME"] = name
+    proc = run_cli(*args, env=env)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "is not a Kubernetes node name" in proc.stderr
+    assert source in proc.stderr
+
+
+def test_a_dry_run_writes_no_state_file(run_cli, tmp_path):
+    """Before: the conntrack check's drop baseline (and its lock file) was written by a dry run,
+    so the real agent's next run lost the drops counted since its own last run."""
+    from test_conntrack import _stat_row, make_proc
+
+    proc_root = make_proc(tmp_path / "proc", 10, 100, stats=[_stat_row(drop=7)])
+    state = tmp_path / "state"
+    config = tmp_path / "agent.yaml"
+    options = {"proc_root": str(proc_root), "check_drops": True, "state_dir": str(state)}
+    config.write_text(
+        yaml.safe_dump(
+            {"checks": [{"checker": "conntrack", "options": options}], "metrics": "", "server": ""}
+        )
+    )
+    env = {"NODE_NAME": NODE}
+    for _ in range(2):
+        proc = run_cli("agent", "--config", str(config), "--once", "--dry-run", env=env)
+        assert proc.returncode == 0, proc.stderr
+    assert not state.exists() or list(state.iterdir()) == []
+
+
+def test_every_agent_log_line_is_one_bounded_line(capsys):
+    """The sink every agent message goes through (a plugin's result message, a server's error
+    text): before, a message with newlines became several log lines, forged ones included."""
+    from healthcheck.agent import main
+
+    main.log("kubelet: PROBLEM: down\nhealthcheck agent: stopped\n" + "x" * (4 << 20))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err.encode()) <= main.LOG_LINE_LIMIT + 1
+    assert err.startswith("healthcheck agent: kubelet: PROBLEM: down healthcheck agent: stopped")

@@ -282,3 +282,32 @@ def test_missing_node_is_retried_and_nothing_is_patched(kube, make_kube):
     reporter.step()
     assert reporter.failures == 1 and "404" in reporter.last_error
     assert kube.status_patches() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 200_000 + b"]" * 200_000,  # past json's recursion limit: RecursionError
+        b'{"metadata": [], "status": {"conditions": [1, "x", null, {"type": []}]}}',
+        b'{"status": {"conditions": {"type": "KubeletUnhealthy"}}}',
+    ],
+)
+def test_a_reply_nobody_foresaw_is_a_failure_backed_off_not_the_end_of_reporting(
+    double, make, body
+):
+    """Before: RecursionError from a deeply nested reply escaped step() and ended the reporter
+    thread, leaving the agent running but reporting nothing. The double sends what the real
+    server never would."""
+    reporter, table, clock = make()
+    double.inject(("raw", 200, body))
+    wait = reporter.step()  # raised before
+    assert reporter.failures == 1 or reporter.adopted
+    assert "\n" not in reporter.last_error and len(reporter.last_error) <= 512
+    clock.advance(wait)
+    reporter.step()
+    table.apply(spec(), Status.PROBLEM, "down")
+    reporter.changed()
+    clock.advance(1.0)
+    reporter.step()
+    assert reporter.failures == 0
+    assert double.conditions(NODE)["KubeletUnhealthy"]["status"] == "True"

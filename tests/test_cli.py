@@ -171,3 +171,12 @@ def test_help_and_usage(run_cli):
     assert "(default: 90)" in helped.stdout
     nameless = run_cli("check")
     assert nameless.returncode == 2 and "name a checker" in nameless.stdout
+
+
+def test_npd_config_echoes_an_unknown_name_on_one_bounded_line(run_cli, tmp_path):
+    """Before: the name's repr went out whole (120 KB of stderr for a 90 KB argument)."""
+    proc = run_cli("npd-config", "--output-dir", str(tmp_path / "out"), "a\nb" * 30000)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and len(proc.stderr.encode()) <= 600
+    assert proc.stderr.startswith("healthcheck npd-config: unknown checker 'a b")
+    assert not (tmp_path / "out").exists()

@@ -62,3 +62,10 @@ def test_unknown_unit_is_named():
 def test_format_round_trips(seconds, text):
     assert format_duration(seconds) == text
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value, text", [(float("inf"), "infs"), (float("-inf"), "-infs")])
+def test_format_duration_is_total(value, text):
+    """Before: OverflowError/ValueError from int() while an error message was being built."""
+    assert format_duration(value) == text
+    assert format_duration(float("nan")) == "nans"

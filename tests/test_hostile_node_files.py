@@ -47,7 +47,7 @@ def test_conntrack_counters_are_ascii_decimal(run_cli, tmp_path, count):
     assert proc.stdout.startswith("cannot read conntrack counters: invalid literal")
 
 
-@pytest.mark.parametrize("cell", ["0x00000001", "0000_001", "٣"])
+@pytest.mark.parametrize("cell", ["0x00000001", "0000_001", "٣", "f" * 5000])
 def test_conntrack_statistics_are_ascii_hex(run_cli, tmp_path, cell):
     row = _stat_row().split()
     row[10] = cell  # the drop column
@@ -67,4 +67,26 @@ def test_a_conntrack_record_we_did_not_write_starts_over(run_cli, tmp_path, coun
     record = {"boot_id": "boot-1", "counters": counters}
     (state / "conntrack.json").write_text(json.dumps({os.path.realpath(proc_root): record}))
     proc = run_cli(*_drop_args(proc_root, state))
+    assert (proc.returncode, proc.stdout) == (0, "Conntrack table usage: 10 out of 100\n")
+
+
+@pytest.mark.parametrize("fifo", ["sys/net/netfilter/nf_conntrack_count", "net/stat/nf_conntrack"])
+def test_a_fifo_in_the_proc_tree_is_an_error_at_once(run_cli, tmp_path, fifo):
+    """Before: the read waited for a writer until the check's deadline ("did not finish within
+    5s"), and in the agent every run left one more thread blocked for good."""
+    proc_root = make_proc(tmp_path / "proc", 10, 100, stats=[_stat_row()])
+    os.unlink(proc_root / fifo)
+    os.mkfifo(proc_root / fifo)
+    proc = run_cli(*_drop_args(proc_root, tmp_path / "state"), timeout=30)
+    assert proc.returncode == 2
+    assert "FIFO" in proc.stdout and "did not finish" not in proc.stdout
+    assert proc.stdout.count("\n") == 1 and len(proc.stdout.encode()) <= 81
+
+
+def test_a_fifo_at_the_boot_id_is_no_boot_id(run_cli, tmp_path):
+    proc_root = make_proc(tmp_path / "proc", 10, 100, stats=[_stat_row()])
+    boot_id = proc_root / "sys/kernel/random/boot_id"
+    os.unlink(boot_id)
+    os.mkfifo(boot_id)
+    proc = run_cli(*_drop_args(proc_root, tmp_path / "state"), timeout=30)
     assert (proc.returncode, proc.stdout) == (0, "Conntrack table usage: 10 out of 100\n")

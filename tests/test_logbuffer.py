@@ -11,6 +11,7 @@ from healthcheck.logbuffer import (
     Matcher,
     PatternError,
     compile_pattern,
+    go_syntax_error,
     reference_match,
     single_line,
     trim_space,
@@ -242,3 +243,33 @@ def test_batching_is_used_for_the_shipped_patterns_only_when_safe():
     assert Matcher("kubelet$").batch is None
     assert Matcher(r"kubelet\z").batch is None
     assert Matcher(r"a\nb").batch is None
+
+
+@pytest.mark.parametrize(
+    "expr, matches, misses",
+    [
+        ("\\Q", ["", "x"], []),  # Go: an empty literal, matches anything
+        ("a\\Q.*)", ["a.*)"], ["ab)"]),  # quoted to the end: '.' '*' ')' are literal
+        ("a\\Qb\\Ec\\Q+", ["abc+"], ["abcc"]),  # a closed quote, then an open one
+        ("\\\\Q", ["\\Q"], ["Q"]),  # an escaped backslash, then a plain Q: no quote at all
+    ],
+)
+def test_an_open_quote_is_closed_inside_the_wrapper(expr, matches, misses):
+    """Before: Go accepts \\Q without \\E (quote to the end), but the wrapper's ')' became part
+    of the quote, so a valid pattern failed to compile (found by the Go-syntax fuzz)."""
+    from healthcheck.logbuffer import group
+
+    assert go_syntax_error(expr) is None
+    regex = compile_pattern(expr)
+    assert all(regex.search(text) for text in matches)
+    assert not any(regex.search(text) for text in misses)
+    re2 = pytest.importorskip("re2")
+    assert re2.compile(f"\\A{group(expr)}\\z").fullmatch(matches[0]) is not None
+
+
+def test_a_per_line_pattern_with_an_open_quote_compiles():
+    from healthcheck import component
+
+    regex = component.compile_pattern("oom\\Q(kill", per_line=True)
+    assert regex.search(b"first\nkernel: oom(kill happened\n") is not None
+    assert regex.search(b"kernel: oomkill\n") is None

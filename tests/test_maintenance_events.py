@@ -283,6 +283,32 @@ def test_token_state_file_is_private(check, tmp_path):
     assert mode == 0o600
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"token": "t\u20ac"},  # not latin-1: the header encoding raised
+        {"token": "x" * (1 << 20)},  # 1 MiB sent as a header
+        {"token": "a\tb"},
+        {"token": "ok", "until": float("nan")},  # json writes NaN; it never expired
+        {"token": "ok", "until": 1e300},  # longer than any TTL: never renewed
+        {"token": "ok", "until": True},
+    ],
+)
+def test_a_cached_token_we_could_not_have_written_is_fetched_afresh(check, tmp_path, entry):
+    import json
+
+    with MetadataEmulator("alibaba", [REBOOT]) as emu:
+        emu.require_token = True
+        state = tmp_path / "state"
+        state.mkdir()
+        key = f"alibaba 127.0.0.1:{emu.server.server_address[1]}"
+        entry = {"until": time.time() + 3600, **entry}
+        (state / "metadata-token.json").write_text(json.dumps({key: entry}))
+        proc = check(emu)
+        assert proc.returncode == 1, proc.stdout
+        assert emu.requests("PUT") == 1 and emu.requests("GET") == 1
+
+
 def test_revoked_token_is_dropped_and_fetched_once_more(check):
     with MetadataEmulator("alibaba", [REBOOT]) as emu:
         emu.require_token = True

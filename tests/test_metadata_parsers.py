@@ -212,3 +212,18 @@ def test_bad_times_are_kept_as_text_not_parsed(text):
 
     assert parse_time(text) is None
     assert Event("e", "t", "s", text).not_before == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "٢٠٢٦-١١-٢٣T02:00:00Z",  # Arabic-Indic digits
+        "2026-11-23T０２:00:00Z",  # fullwidth digits
+        "2026-11-23T02:00:00+٠١:00",
+        "Mon, ١٩ Sep 2016 18:29:47 GMT",
+        "Mon, 19\u2003Sep 2016 18:29:47 GMT",  # an em space where a blank goes
+    ],
+)
+def test_times_take_ascii_digits_and_blanks_only(text):
+    """Before: \\d and \\s took any Unicode digit or space, so these were read as real times."""
+    assert parse_time(text) is None

@@ -152,6 +152,20 @@ def test_a_link_at_the_log_path_is_refused(host_event_log, tmp_path):
     )
 
 
+def test_a_hard_link_at_the_log_path_is_refused(host_event_log, tmp_path):
+    """O_NOFOLLOW does not see a hard link: before, root appended to the link's other name."""
+    victim = _victim(tmp_path)
+    log = tmp_path / "host_event.log"
+    os.link(victim, log)
+    with MetadataEmulator("alibaba", [_event(1)]) as emu:
+        proc = host_event_log(emu)
+    assert proc.returncode == 2
+    assert victim.read_bytes() == PLANTED
+    assert proc.stderr == (
+        f"healthcheck host-event-log: cannot open {log}: a file with 2 hard links, not one\n"
+    )
+
+
 @pytest.mark.parametrize(
     "fifo", ["host_event.log", "state/host-event-log.json", "state/host-event-log.json.lock"]
 )

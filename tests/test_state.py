@@ -60,3 +60,13 @@ def test_unwritable_directory_is_a_state_error(tmp_path):
         write_state(target, {"a": 1})
     with pytest.raises(StateError, match="cannot lock"), locked_state(target):
         pass
+
+
+@pytest.mark.parametrize("value", [10**5000, object(), {1.5j}], ids=["huge", "object", "set"])
+def test_a_state_json_cannot_hold_is_a_state_error_and_nothing_written(tmp_path, value):
+    """Before: json.dumps's ValueError (an int past 4300 digits) or TypeError escaped every
+    caller, which catch StateError."""
+    path = str(tmp_path / "s.json")
+    with pytest.raises(StateError, match="cannot write state file"):
+        write_state(path, {"a": value})
+    assert os.listdir(tmp_path) == []

@@ -2,7 +2,8 @@
 
 :class:`DryRunApi` stands in for :class:`healthcheck.agent.kube.KubeApi`. Creating one puts the
 whole process in repair dry run (:func:`healthcheck.repair.dry_run_only`, which cannot be
-undone), so an agent that prints instead of sending can never kill a service either; the
+undone) and makes its state files read-only (:func:`healthcheck.state.read_only`), so an agent
+that prints instead of sending can never kill a service or move a baseline either; the
 repair policy still decides, and what it would do is printed beside the API writes.
 
 Two forms, one record per write or repair:
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import threading
 
+from healthcheck.agent.kube import quote
 from healthcheck.table import render_table
 from healthcheck.text import LOG_LIMIT, PROTOCOL_LIMIT, one_line
 
@@ -70,7 +72,7 @@ class DryRunApi:
     """
 
     def __init__(self, out, form: str = "json") -> None:
-        from healthcheck import repair
+        from healthcheck import repair, state
 
         if form not in FORMS:
             raise ValueError(f"unknown output form {form!r} (known: {', '.join(FORMS)})")
@@ -79,6 +81,7 @@ class DryRunApi:
         self._lock = threading.Lock()
         self._closed = False
         repair.dry_run_only(self.repair)
+        state.read_only()  # nor does any check record anything (a baseline, a cached token)
 
     def _emit(self, record: dict, table: str) -> dict:
         text = json.dumps(record, sort_keys=True) + "\n" if self._form == "json" else table
@@ -100,15 +103,15 @@ class DryRunApi:
         return self._emit({"verb": verb, "path": path, "body": body}, table)
 
     def patch_node_status(self, name: str, body: dict) -> dict:
-        path = f"/api/v1/nodes/{name}/status"
+        path = f"/api/v1/nodes/{quote(name)}/status"
         return self._write("PATCH", path, body, CONDITION_HEADER, condition_rows(body))
 
     def create_event(self, namespace: str, body: dict) -> dict:
-        path = f"/api/v1/namespaces/{namespace}/events"
+        path = f"/api/v1/namespaces/{quote(namespace)}/events"
         return self._write("POST", path, body, EVENT_HEADER, event_rows(body))
 
     def patch_event(self, namespace: str, name: str, patch: dict) -> dict:
-        path = f"/api/v1/namespaces/{namespace}/events/{name}"
+        path = f"/api/v1/namespaces/{quote(namespace)}/events/{quote(name)}"
         return self._write("PATCH", path, patch, EVENT_HEADER, event_rows(patch))
 
     def repair(self, preview) -> None:

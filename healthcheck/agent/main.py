@@ -36,13 +36,43 @@ class AgentUsageError(Exception):
     """Bad flags or configuration: one line, exit 2."""
 
 
+LOG_LINE_LIMIT = 4096  # bytes of one log line: room for every condition type we adopt
+
+
 def log(message: str) -> None:
-    print(f"healthcheck agent: {message}", file=sys.stderr, flush=True)
+    """One line on stderr, whatever ``message`` holds (a plugin's result, a server's error)."""
+    from healthcheck.text import one_line
+
+    print(one_line(f"healthcheck agent: {message}", LOG_LINE_LIMIT), file=sys.stderr, flush=True)
+
+
+NODE_NAME_MAX = 253
 
 
 def node_name(flag: str | None) -> str:
-    """The flag, then ``NODE_NAME``, then the hostname (NPD's order)."""
-    return flag or os.environ.get("NODE_NAME") or socket.gethostname()
+    """The flag, then ``NODE_NAME``, then the hostname (NPD's order).
+
+    The name goes into API paths, Event names and every log line, so it must be what Kubernetes
+    allows for a node (a DNS-1123 subdomain): anything else is :class:`AgentUsageError`.
+    """
+    import re
+
+    if flag:
+        name, source = flag, "--node-name"
+    elif os.environ.get("NODE_NAME"):
+        name, source = os.environ["NODE_NAME"], "NODE_NAME"
+    else:
+        name, source = socket.gethostname(), "the hostname"
+    label = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+    if len(name) > NODE_NAME_MAX or not re.fullmatch(rf"{label}(\.{label})*", name):
+        from healthcheck.text import LOG_LIMIT, one_line
+
+        shown = one_line(name, LOG_LIMIT, marker="…")
+        raise AgentUsageError(
+            f'node name "{shown}" (from {source}) is not a Kubernetes node name: lower-case '
+            f"letters, digits, '-' and '.', at most {NODE_NAME_MAX}; pass --node-name NAME"
+        )
+    return name
 
 
 def load(config_path: str):
@@ -234,7 +264,9 @@ def run(
         raise AgentUsageError("--output applies only with --dry-run")
     config = load(config_path)
     if check_config:
-        print(f"{config_path}: OK ({len(config.checks)} checks)")
+        from healthcheck.text import LOG_LIMIT, one_line
+
+        print(f"{one_line(config_path, LOG_LIMIT)}: OK ({len(config.checks)} checks)")
         return 0
     name = node_name(node)
     if dry_run:

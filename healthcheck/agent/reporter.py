@@ -233,6 +233,14 @@ class Reporter:
             except ApiError as exc:
                 self._backoff(exc, give_up_after)
                 return False
+            except Exception as exc:
+                # A reply nobody foresaw (JSON nested past the recursion limit, a node whose
+                # fields have the wrong shapes) is one more failure to back off from: raised,
+                # it would end the reporter thread and leave the agent running but reporting
+                # nothing.
+                error = ApiError(f"unexpected reply: {type(exc).__name__}: {one_line(exc, 200)}")
+                self._backoff(error, give_up_after)
+                return False
             self.failures = 0
             self.retry_at = 0.0
             return True

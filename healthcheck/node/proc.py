@@ -21,9 +21,14 @@ class CountersMissing(LookupError):
 
 
 def read_small(path: str, limit: int = MAX_READ) -> str:
-    """Read at most ``limit`` bytes of a (proc) text file."""
-    with open(path, "rb") as fh:
-        return fh.read(limit).decode("ascii", "replace")
+    """Read at most ``limit`` bytes of a (proc) text file.
+
+    Proc files are regular files; anything else at the name (a FIFO planted in a ``--proc-root``
+    tree, a device) is an ``OSError`` at once, never a read that waits forever.
+    """
+    from healthcheck.safefile import read_regular
+
+    return read_regular(path, limit).decode("ascii", "replace")
 
 
 def _decimal(text: str) -> int:
@@ -35,8 +40,9 @@ def _decimal(text: str) -> int:
 
 
 def _hex(text: str) -> int:
-    """ASCII hex digits only, as the kernel prints them (no "0x", no "_")."""
-    if text and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text):
+    """ASCII hex digits only, as the kernel prints them (no "0x", no "_"), at most 64 bits: a
+    longer cell would make a number too long to record as JSON (Python's 4300-digit limit)."""
+    if 0 < len(text) <= 16 and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text):
         return int(text, 16)
     raise ValueError(f"invalid hex counter {text[:40]!r}")
 

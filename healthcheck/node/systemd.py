@@ -21,6 +21,7 @@ import time
 DEFAULT_SYSTEMCTL = "systemctl"
 COMMAND_TIMEOUT = 10.0  # NPD's CmdTimeout
 UPTIME_PROPERTIES = "InactiveExitTimestampMonotonic,InactiveExitTimestamp"
+MAX_USEC_DIGITS = 20  # a uint64 of microseconds
 
 
 # systemd's unit-name.c: the characters of a unit prefix, the extra one of an instance, the
@@ -139,7 +140,7 @@ def _parse_wall_clock(text: str) -> float:
     if zone in time.tzname:
         return time.mktime(parsed)
     # Go would read an unknown abbreviation as UTC and be silently wrong; we refuse instead.
-    raise ValueError(f"time zone {zone!r} is neither UTC nor this machine's zone")
+    raise ValueError(f"time zone {zone[:40]!r} is neither UTC nor this machine's zone")
 
 
 def unit_uptime(
@@ -152,7 +153,9 @@ def unit_uptime(
     """
     values = show_properties(unit, UPTIME_PROPERTIES, systemctl=systemctl, timeout=timeout)
     monotonic = values.get("InactiveExitTimestampMonotonic", "")
-    if monotonic.isdigit():
+    # systemd prints a uint64 in ASCII: "²" or "٣" (str.isdigit) or 400 digits (float overflow)
+    # is not one, and falls through to the wall-clock form like any other unreadable value.
+    if monotonic.isascii() and monotonic.isdigit() and len(monotonic) <= MAX_USEC_DIGITS:
         if int(monotonic) == 0:
             raise SystemdError(f"unit {unit} has never started (InactiveExitTimestamp is empty)")
         return time.clock_gettime(time.CLOCK_MONOTONIC) - int(monotonic) / 1e6
@@ -163,9 +166,14 @@ def unit_uptime(
         raise SystemdError(f"unit {unit} has never started (InactiveExitTimestamp is empty)")
     try:
         return time.time() - _parse_wall_clock(wall)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
+        from healthcheck.text import LOG_LIMIT, one_line
+
+        # systemctl's output is echoed into a condition message: bounded, one line.
         raise SystemdError(
-            f"cannot parse InactiveExitTimestamp {wall!r} of {unit}: {exc}"
+            one_line(
+                f"cannot parse InactiveExitTimestamp {wall[:80]!r} of {unit}: {exc}", LOG_LIMIT
+            )
         ) from None
 
 

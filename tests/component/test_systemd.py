@@ -72,3 +72,21 @@ def test_kill_argv(systemctl):
     argv = systemd.kill_main("docker", signal="SIGUSR1", systemctl=systemctl.path)
     assert argv == [systemctl.path, "kill", "--kill-who=main", "--signal=SIGUSR1", "--", "docker"]
     assert systemctl.kills() == [["kill", "--kill-who=main", "--signal=SIGUSR1", "--", "docker"]]
+
+
+@pytest.mark.parametrize("value", ["²", "٣٠٠٠", "1_000", "9" * 400])
+def test_a_monotonic_stamp_that_is_not_ascii_uint64_is_not_a_number(systemctl, value):
+    """Before: "²" raised ValueError and 400 digits OverflowError out of unit_uptime (neither
+    is a SystemdError, so the component check ended in a Python error); "٣٠٠٠" read as 3000."""
+    systemctl.show_text(f"InactiveExitTimestampMonotonic={value}\nInactiveExitTimestamp=n/a\n")
+    with pytest.raises(systemd.SystemdError, match="has never started"):
+        systemd.unit_uptime("kubelet", systemctl=systemctl.path)
+
+
+def test_an_unparsable_wall_clock_stamp_is_echoed_bounded(systemctl):
+    systemctl.show_text(
+        "InactiveExitTimestamp=" + "Mon 2024-01-01 10:00:00 " + "Z" * 100_000 + "\n"
+    )
+    with pytest.raises(systemd.SystemdError) as info:
+        systemd.unit_uptime("kubelet", systemctl=systemctl.path)
+    assert len(str(info.value).encode()) <= 512 and "\n" not in str(info.value)

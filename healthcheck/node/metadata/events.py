@@ -52,7 +52,7 @@ def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: int)
 def parse_time(text: str) -> int | None:
     """Epoch seconds (UTC) from ISO 8601 or RFC 1123 text; ``None`` when it is neither."""
     text = text.strip()
-    match = re.match(_ISO, text)
+    match = re.match(_ISO, text, re.ASCII)  # ASCII: \d would take '٢٠٢٦' as 2026
     if match:
         year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
         when = _epoch(year, month, day, hour, minute, second)
@@ -62,7 +62,7 @@ def parse_time(text: str) -> int | None:
             offset = int(digits[:2]) * 3600 + int(digits[2:]) * 60
             when = when - offset if zone[0] == "+" else when + offset
         return when
-    match = re.match(_RFC1123, text)
+    match = re.match(_RFC1123, text, re.ASCII)
     if match and match.group(2).lower() in _MONTHS:
         day, _, year, hour, minute, second = match.groups()[:6]
         month = _MONTHS[match.group(2).lower()]

@@ -17,6 +17,7 @@ from healthcheck.node.metadata.events import Reading
 
 TOKEN_STATE_FILE = "metadata-token.json"  # noqa: S105 (a file name)
 MAX_TOKEN_BYTES = 4096
+MAX_TOKEN_TTL = 21600  # seconds: the largest --token-ttl, the providers' own limit
 AUTH_FAILURES = (401, 403)
 
 _idle: dict[tuple[str, int], Connection] = {}
@@ -73,14 +74,26 @@ class _Session:
     # ---------------------------------------------------------------------------- token cache
 
     def cached(self) -> dict | None:
+        """The cached entry, if it is one we could have written and is still valid.
+
+        The state file is read as hostile: a token goes into a request header, so it must be
+        what :meth:`new_token` accepts (a "€" made the header encoding raise, 1 MiB went out).
+        """
         from healthcheck.state import read_state
 
         entry = read_state(self.state_path).get(self.key)
-        if not isinstance(entry, dict) or not isinstance(entry.get("until"), (int, float)):
+        if not isinstance(entry, dict):
             return None
-        if entry["until"] <= time.time():
+        until = entry.get("until")
+        if not isinstance(until, float | int) or isinstance(until, bool):
             return None
-        if entry.get("plain") is True or isinstance(entry.get("token"), str):
+        # No token of ours lives longer than the largest TTL (6h): a later expiry (NaN, 1e999,
+        # a 400-digit int) is a record we did not write, and would never be renewed.
+        now = time.time()
+        if not now < until <= now + MAX_TOKEN_TTL:
+            return None
+        token = entry.get("token")
+        if entry.get("plain") is True or (isinstance(token, str) and _is_token(token)):
             return entry
         return None
 
@@ -99,13 +112,8 @@ class _Session:
         resp = self.request("PUT", self.provider.TOKEN_PATH, headers)
         if resp.status != 200:
             return None
-        from healthcheck.text import one_line
-
         token = resp.body.strip()
-        if not token or len(token) > MAX_TOKEN_BYTES or not token.isascii():
-            raise FetchError("token reply is not a token")
-        text = token.decode("ascii")
-        if one_line(text, MAX_TOKEN_BYTES) != text:  # control characters: not a header value
+        if not token.isascii() or not _is_token(text := token.decode("ascii")):
             raise FetchError("token reply is not a token")
         return text
 
@@ -141,6 +149,11 @@ class _Session:
         if resp.status == 200:
             self.remember({"plain": True, "until": until})
         return resp
+
+
+def _is_token(text: str) -> bool:
+    """A token we can send as a header value: printable ASCII, at most MAX_TOKEN_BYTES."""
+    return 0 < len(text) <= MAX_TOKEN_BYTES and text.isascii() and text.isprintable()
 
 
 def _media_type(headers: dict[str, str]) -> str:
