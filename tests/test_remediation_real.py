@@ -798,3 +798,158 @@ def test_agent_dry_run_prints_would_and_changes_nothing(cluster, names, bin_path
     assert not pod(cluster, ns, "web")["metadata"].get("deletionTimestamp")
     assert leases(cluster) == []
     assert code == 0
+
+
+# ------------------------------------------------------------------ review: safety defects
+
+
+def cordon_by_hand(env, node_name: str, cordoned: bool) -> None:
+    """An operator's ``kubectl cordon``/``uncordon`` (a plain merge patch, no precondition)."""
+    status, _ = env.request(
+        "PATCH",
+        f"/api/v1/nodes/{node_name}",
+        body={"spec": {"unschedulable": True if cordoned else None}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
+
+
+def test_operator_uncordon_while_we_hold_makes_a_later_cordon_theirs(cluster, names):
+    """We cordon; an operator uncordons while we hold, then cordons again for their own
+    reasons; when the condition clears, their cordon stays (the ownership was dropped when the
+    uncordon was seen, and that was written on the Node)."""
+    node_name, _ = names
+    conditions, events = Conditions(), Events()
+    remediation = settings(rules=rules(actions=["taint", "cordon"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "NodeCordoned" in events.reasons(), what="our cordon")
+    assert record(node(cluster, node_name))["cordoned"] is True
+    cordon_by_hand(cluster, node_name, False)
+    run_until(ctl, lambda: "CordonOverridden" in events.reasons(), what="uncordon seen")
+    assert "cordoned" not in record(node(cluster, node_name))
+    assert not node(cluster, node_name)["spec"].get("unschedulable")  # not cordoned again
+    cordon_by_hand(cluster, node_name, True)
+    conditions.set(MAINT, "False")
+    run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="undo")
+    got = node(cluster, node_name)
+    assert got["spec"]["unschedulable"] is True  # the operator's second cordon
+    assert our_taints(got) == []
+    assert "uncordon" not in events.messages("RemediationUndone")[0]
+
+
+def test_a_gate_time_in_the_future_closes_the_gate_for_one_interval_only(cluster, names):
+    """A node whose clock runs far ahead (or a hand-edited gate Lease) writes a last start in
+    the future: the fleet waits one minInterval from when it saw it, not until that time."""
+    from healthcheck.agent.remediation.slots import LABEL, PREFIX
+
+    node_name, _ = names
+    gate = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": f"{PREFIX}-gate", "labels": {LABEL: "gate"}},
+        "spec": {
+            "holderIdentity": "clock-ahead",
+            "acquireTime": "2100-01-01T00:00:00.000000Z",
+            "renewTime": "2100-01-01T00:00:00.000000Z",
+        },
+    }
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases"
+    assert cluster.request("POST", path, body=gate)[0] == 201
+    conditions, events = Conditions(), Events()
+    remediation = settings(minInterval="2s", rules=rules(actions=["taint"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    conditions.set(MAINT, "True")
+    seen = time.monotonic()
+    run_until(ctl, lambda: "RemediationWaiting" in events.reasons(), what="waiting on the gate")
+    assert "clock-ahead started 0s ago (minInterval)" in events.messages("RemediationWaiting")[0]
+    run_until(ctl, lambda: "NodeTainted" in events.reasons(), what="start after one interval")
+    assert time.monotonic() - seen >= 1.8
+
+
+def test_an_exception_in_a_step_does_not_end_the_loop(cluster, names, tmp_path):
+    """A repair whose describe() raises (a plugin's bug: the policy calls it outside its own
+    try) is logged as one line and retried with backoff; the remediation thread lives on and
+    the repair runs once describe() works."""
+    node_name, _ = names
+    calls: list = []
+    repairs: list = []
+
+    def describe(ctx):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RuntimeError("plugin bug\nsecond line")
+        return "restart flaky"
+
+    checker = flaky_checker(repairs)
+    checker.repair.describe = describe
+    logged: list = []
+    checks = [{"checker": "flaky", "options": {"state_dir": str(tmp_path), "cooldown_time": "0s"}}]
+    remediation = settings(
+        rules=[
+            {
+                "name": "flaky",
+                "when": {"condition": "FlakyProblem"},
+                "actions": ["repair"],
+                "repairVerify": "1s",
+                "repairHold": "1s",
+            }
+        ]
+    )
+    conditions, events = Conditions(owned=("FlakyProblem",)), Events()
+    ctl = controller(
+        cluster,
+        node_name,
+        remediation,
+        conditions,
+        events,
+        checks=checks,
+        catalog={"flaky": checker},
+    )
+    ctl.log = logged.append
+    conditions.set("FlakyProblem", "True")
+    ctl.start()
+    try:
+        wait_for(lambda: repairs, timeout=30, what="the repair run after the failure")
+        assert ctl._thread.is_alive()
+    finally:
+        ctl.stop()
+    (failure,) = [line for line in logged if "plugin bug" in line]
+    assert failure == "remediation: unexpected error: RuntimeError: plugin bug second line"
+    assert calls[1] - calls[0] >= 0.2  # backed off, not a hot loop
+
+
+def test_an_absurd_not_before_reads_as_unknown(cluster, names):
+    """A check's data is untrusted: an infinite or out-of-range not-before acts at once, as an
+    unknown time does, and never breaks the loop."""
+    from types import SimpleNamespace
+
+    from healthcheck.agent.scheduler import Report
+    from healthcheck.protocol import Result
+
+    node_name, _ = names
+    conditions, events = Conditions(), Events()
+    remediation = settings(rules=rules(actions=["taint"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    spec = SimpleNamespace(permanent=True, condition=MAINT)
+    conditions.set(MAINT, "True")
+    for value in (float("inf"), float("nan"), 1e300, -5):
+        ctl.observe(Report(spec, Result.problem("m", data={"not_before": value}), 0.0, False))
+        assert ctl._observe(ctl.config.rules[0], time.time()).not_before is None
+    run_until(ctl, lambda: "NodeTainted" in events.reasons(), what="taint at once")
+
+
+def test_dry_run_undo_says_what_the_real_one_would_do(cluster, names):
+    """On an operator-cordoned node a dry run says it would leave the cordon, and its undo does
+    not claim it would uncordon."""
+    node_name, _ = names
+    cordon_by_hand(cluster, node_name, True)
+    conditions, events = Conditions(), Events()
+    remediation = settings(rules=rules(actions=["taint", "cordon"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events, dry_run=True)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "AlreadyCordoned" in events.reasons(), what="dry cordon step")
+    conditions.set(MAINT, "False")
+    run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="dry undo")
+    (undone,) = events.messages("RemediationUndone")
+    assert "uncordon" not in undone and "would" in undone

@@ -216,7 +216,7 @@ class Actions:
         self.outcome(rule, "repair_failed")
 
     def undo(self, rule, state: r.RuleState) -> None:
-        record = self.store.view.record if not self.is_dry(rule) else r.Record()
+        record = self.store.record(rule)
         others_cordon = any(
             name != rule.name and "cordon" in other.done for name, other in record.rules.items()
         )
@@ -225,7 +225,7 @@ class Actions:
         if "taint" in state.done:
             changes["remove_taints"] = [rule.taint_key]
             undone.append(f"remove taint {rule.taint_key}")
-        if "cordon" in state.done and not others_cordon and (record.cordoned or self.is_dry(rule)):
+        if "cordon" in state.done and not others_cordon and record.cordoned:
             changes["unschedulable"] = False
             undone.append("uncordon")
         self.store.save(rule, None, **changes)

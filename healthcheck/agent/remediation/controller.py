@@ -23,9 +23,11 @@ from healthcheck.agent.remediation import rules as r
 from healthcheck.agent.remediation.actions import Actions
 from healthcheck.agent.remediation.slots import Budget
 from healthcheck.agent.remediation.store import Conflict, NodeStore
+from healthcheck.text import one_line
 
 ACTIVE_TICK = 1.0
 IDLE_TICK = 3600.0
+ERROR_BYTES = 300
 
 
 class Controller:
@@ -101,6 +103,7 @@ class Controller:
         self.waiting_why = ""
         self.slot_retry = 0.0
         self.failures = 0
+        self.conflicts = 0
         self.last_error = ""
         self.phases: dict[str, dict] = {rule.name: {"phase": r.IDLE} for rule in config.rules}
 
@@ -115,7 +118,10 @@ class Controller:
             return
         data = getattr(report.result, "data", None)
         value = data.get("not_before") if isinstance(data, dict) else None
+        # A plugin's data is not trusted: NaN, infinities and times outside 1970..5138 read as
+        # unknown (act at once), as a missing time does.
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and 0 <= value < r.MAX_EPOCH
         with self._lock:
             self._not_before[spec.condition] = float(value) if ok else None
         self._wake.set()
@@ -228,20 +234,52 @@ class Controller:
         except Conflict:
             # The Node changed between our read and our write (our own status PATCH, the
             # kubelet, an operator): read it again and decide afresh, after a short pause.
+            # Doubling on each conflict in a row: something rewriting the Node constantly
+            # (a controller fighting us) costs a few requests a minute, not a hot loop.
             self.store.view = None
-            return self._rng.uniform(0.05, 0.2)
+            self.conflicts += 1
+            return self._rng.uniform(0.05, 0.2) * 2 ** min(self.conflicts - 1, 6)
         except ApiError as exc:
-            self.failures += 1
-            self.last_error = str(exc)
-            self.log(f"remediation: {exc}")
-            self.store.view = None
-            return min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
+            return self._failed(str(exc))
+        except Exception as exc:  # a bug (ours, a plugin's) must not end the loop
+            return self._failed(f"unexpected error: {type(exc).__name__}: {exc}")
         self.failures = 0
+        self.conflicts = 0
         self.last_error = ""
         if self.metrics is not None:
             self.metrics.slot_held.set(1 if self.budget.held is not None else 0)
             self.metrics.waiting.set(1 if self.waiting_since is not None else 0)
         return wait
+
+    def _polls(self) -> bool:
+        """Whether the Node is read every ``pollInterval``: for another reporter's condition,
+        and while a live rule is active (to see an operator's uncordon, see :meth:`_read`)."""
+        return bool(self.foreign) or any(
+            not self._dry(rule) and self._state(rule) is not None for rule in self.config.rules
+        )
+
+    def _read(self) -> None:
+        """Read the Node. A Node we cordoned found schedulable was uncordoned by someone else
+        (our own uncordon clears the record in the same patch): the cordon is no longer ours,
+        and that is written down at once, so a later cordon of theirs is never undone by us."""
+        view = self.store.read()
+        if view.record.cordoned and not view.unschedulable and not self.dry_run:
+            self.store.disown_cordon()
+            self.actions.emit(
+                "Warning",
+                "CordonOverridden",
+                "the node was uncordoned by someone else while remediating: it is left as it "
+                "is, and no cordon will be undone by this remediation",
+            )
+
+    def _failed(self, why: str) -> float:
+        """A failed step: log it (one bounded line), forget the Node as read, and back off
+        exponentially (0.5 s doubling to 30 s, jittered) so a failing server is never hammered."""
+        self.failures += 1
+        self.last_error = one_line(why, ERROR_BYTES)
+        self.log(f"remediation: {self.last_error}")
+        self.store.view = None
+        return min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
 
     def _do(self, rule, step, now: float) -> bool:
         """Carry out one step; ``True`` when the rule should be looked at again at once."""
@@ -261,9 +299,9 @@ class Controller:
         mono = self.clock.monotonic()
         read = False
         if self.store.view is None or (
-            self.foreign and mono - self.store.polled >= self.config.poll_interval
+            self._polls() and mono - self.store.polled >= self.config.poll_interval
         ):
-            self.store.read()
+            self._read()
             read = True
         steps = self._evaluate(now)
         wanted = any(self._needs_slot(rule, s, self._state(rule)) for rule, s in steps)
@@ -275,7 +313,7 @@ class Controller:
             return step.kind in (r.START, r.ACT) and (have_slot or self._dry(rule))
 
         if not read and any(writes(s, rule) for rule, s in steps):
-            self.store.read()  # act on the node as it is now, not as it was; not while waiting
+            self._read()  # act on the node as it is now, not as it was; not while waiting
         wakes = []
         for rule in self.config.rules:
             step = None
@@ -311,7 +349,7 @@ class Controller:
             self.log("remediation: slot released")
         if self.budget.held is not None:
             wakes.append(self.budget.renew_due - mono)
-        if self.foreign:
+        if self._polls():
             wakes.append(self.config.poll_interval - (mono - self.store.polled))
         return max(0.0, min([IDLE_TICK, *wakes]))
 
