@@ -15,8 +15,10 @@ from remediation_cluster import (
     REMEDIATION_RBAC,
     Conditions,
     Events,
+    Kubelet,
     clear_leases,
     controller,
+    evicted,
     leases,
     make_namespace,
     make_pdb,
@@ -115,22 +117,23 @@ def test_taint_cordon_drain_then_undo(cluster, names):
     ctl.step()
     assert not node(cluster, node_name)["spec"].get("unschedulable")
     conditions.set(MAINT, "True")
-    run_until(
-        ctl,
-        lambda: (
-            "drain"
-            in record(node(cluster, node_name))
-            .get("rules", {})
-            .get("maintenance", {})
-            .get("done", [])
-        ),
-        what="drain done",
-    )
+    with Kubelet(cluster, ns):
+        run_until(
+            ctl,
+            lambda: (
+                "drain"
+                in record(node(cluster, node_name))
+                .get("rules", {})
+                .get("maintenance", {})
+                .get("done", [])
+            ),
+            what="drain done",
+        )
     got = node(cluster, node_name)
     assert got["spec"]["unschedulable"] is True
     assert our_taints(got) == [TAINT]
     assert record(got)["cordoned"] is True
-    assert pod(cluster, ns, "web")["metadata"].get("deletionTimestamp")
+    assert evicted(cluster, ns, "web")
     for kept in ("agent", "static", "keep", "loner"):
         assert not pod(cluster, ns, kept)["metadata"].get("deletionTimestamp"), kept
     assert events.reasons()[:6] == [
@@ -183,9 +186,42 @@ def test_pdb_blocks_then_allows(cluster, names):
         time.sleep(0.1)
     assert not pod(cluster, ns, "db")["metadata"].get("deletionTimestamp")
     set_pdb_allowed(cluster, ns, "db-pdb", 1)
-    run_until(ctl, lambda: "DrainDone" in events.reasons(), what="drain done")
-    assert pod(cluster, ns, "db")["metadata"].get("deletionTimestamp")
+    with Kubelet(cluster, ns):
+        run_until(ctl, lambda: "DrainDone" in events.reasons(), what="drain done")
+    assert evicted(cluster, ns, "db")
     assert events.reasons().count("DrainBlocked") == 1  # one Event per blocked set, not per try
+
+
+def test_drain_waits_until_evicted_pods_are_gone(cluster, names):
+    """As ``kubectl drain``: an accepted eviction is not the end; the drain is done when the
+    pod is gone (a kubelet finishing its graceful deletion), and a pod that stays terminating
+    is named when the drain times out."""
+    node_name, ns = names
+    make_pod(cluster, ns, "web", node_name)
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, node_name, settings(drain={"timeout": "3s"}), conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "PodsEvicted" in events.reasons(), what="eviction")
+    for _ in range(5):
+        ctl.step()
+        time.sleep(0.1)
+    assert "DrainDone" not in events.reasons()
+    assert ctl.snapshot()["rules"][0] == {
+        "name": "maintenance",
+        "phase": "draining",
+        "message": "1 pod(s) left",
+    }
+    Kubelet(cluster, ns).finish()
+    run_until(ctl, lambda: "DrainDone" in events.reasons(), what="drain done")
+    # a second node whose evicted pod never goes: named when the drain times out
+    other = f"{node_name}-stuck"
+    cluster.create_node(other)
+    make_pod(cluster, ns, "stuck", other)
+    events2 = Events()
+    stuck = settings(maxConcurrent=2, drain={"timeout": "1s"})  # the first node keeps its slot
+    ctl2 = controller(cluster, other, stuck, conditions, events2)
+    run_until(ctl2, lambda: events2.messages("DrainTimedOut"), what="drain timeout")
+    assert f"{ns}/stuck (still terminating)" in events2.messages("DrainTimedOut")[0]
 
 
 def test_a_restarted_agent_carries_on_with_its_slot_and_record(cluster, names):
@@ -205,7 +241,8 @@ def test_a_restarted_agent_carries_on_with_its_slot_and_record(cluster, names):
     run_until(second, lambda: second.budget.held is not None, what="slot adopted")
     assert second.budget.held["metadata"]["name"] == slot
     set_pdb_allowed(cluster, ns, "db-pdb", 1)
-    run_until(second, lambda: "DrainDone" in events2.reasons(), what="drain finished")
+    with Kubelet(cluster, ns):
+        run_until(second, lambda: "DrainDone" in events2.reasons(), what="drain finished")
     assert "RemediationStarted" not in events2.reasons()
     assert "RemediationWaiting" not in events2.reasons()
     assert "DrainStarted" not in events2.reasons()  # the start time came from the record
@@ -432,11 +469,12 @@ def test_twenty_nodes_two_slots(cluster):
     for *_, ctl in fleet:
         ctl.start()
     try:
-        wait_for(
-            lambda: all("RemediationUndone" in e.reasons() for _, _, e, _ in fleet),
-            timeout=120,
-            what="all 20 undone",
-        )
+        with Kubelet(cluster, ns, poll=0.1):
+            wait_for(
+                lambda: all("RemediationUndone" in e.reasons() for _, _, e, _ in fleet),
+                timeout=120,
+                what="all 20 undone",
+            )
     finally:
         stop.set()
         watcher.join(2)
@@ -634,14 +672,12 @@ def test_agent_maintenance_event_to_drain_and_back(cluster, names, bin_path, run
             # rescheduled to within the lead time: act now
             emu.events = [alibaba_event(time.time() + 600)]
             wait_for(lambda: node(cluster, node_name)["spec"].get("unschedulable"), what="cordon")
-            wait_for(
-                lambda: pod(cluster, ns, "web")["metadata"].get("deletionTimestamp"),
-                what="eviction",
-            )
-            wait_for(
-                lambda: conditions_entry(port)["remediation"]["rules"][0]["phase"] == "done",
-                what="done",
-            )
+            wait_for(lambda: evicted(cluster, ns, "web"), what="eviction")
+            with Kubelet(cluster, ns):
+                wait_for(
+                    lambda: conditions_entry(port)["remediation"]["rules"][0]["phase"] == "done",
+                    what="done",
+                )
             entry = conditions_entry(port)
             assert (entry["status"], entry["reason"]) == ("True", "Remediating")
             assert entry["remediation"]["slot"].startswith("node-healthcheck-slot-")

@@ -164,7 +164,8 @@ class Actions:
             self.log(f"remediation: rule {rule.name}: evict {pod}: {error}")
         timed_out = now - state.drain_started > self.config.drain.timeout
         if not result.finished and not timed_out and not self.is_dry(rule):
-            self.on_phase(rule, "draining", f"{len(result.pending)} pod(s) left")
+            left = len(result.pending) + len(result.terminating)
+            self.on_phase(rule, "draining", f"{left} pod(s) left")
             return False
         self._blocked_seen.pop(rule.name, None)
         done = r.RuleState(
@@ -175,17 +176,24 @@ class Actions:
             state.drain_started,
         )
         self.store.save(rule, done)
-        left = {**dict.fromkeys(result.pending, "not evicted in time"), **result.refused}
+        left = {
+            **dict.fromkeys(result.terminating, "still terminating"),
+            **dict.fromkeys(result.pending, "not evicted in time"),
+            **result.refused,
+        }
         if left:
-            what = "drain timed out" if result.pending else "drain incomplete"
+            # a dry run does not wait for terminating pods: it ends at once, nothing timed out
+            gave_up = not result.finished and not self.is_dry(rule)
+            what = "drain timed out" if gave_up else "drain incomplete"
             shown = ", ".join(f"{pod} ({why})" for pod, why in list(left.items())[:LIST_SHOWN])
+            more = f" (+{len(left) - LIST_SHOWN} more)" if len(left) > LIST_SHOWN else ""
             self.emit(
                 "Warning",
-                "DrainTimedOut" if result.pending else "DrainIncomplete",
-                f"{what}; the node stays cordoned; pods left: {shown}",
+                "DrainTimedOut" if gave_up else "DrainIncomplete",
+                f"{what}; the node stays cordoned; pods left: {shown}{more}",
                 rule,
             )
-            self.outcome(rule, "drain_timeout" if result.pending else "drain_incomplete")
+            self.outcome(rule, "drain_timeout" if gave_up else "drain_incomplete")
         else:
             self.emit("Normal", "DrainDone", "drain done: no evictable pod left", rule)
         return True
