@@ -167,9 +167,35 @@ def test_pods_are_listed_in_pages(cluster, names, monkeypatch):
     monkeypatch.setattr(api, "POD_PAGE", 2)
     ctl = controller(cluster, node_name, settings(), Conditions(), Events())
     before = ctl.api.requests
-    pods = ctl.api.list_pods(node_name)
+    pods, complete = ctl.api.list_pods(node_name)
     assert sorted(p["metadata"]["name"] for p in pods) == [f"p{i}" for i in range(5)]
+    assert complete
     assert ctl.api.requests - before == 3
+
+
+def test_a_node_with_more_pods_than_listed_is_never_drained_done(cluster, names, monkeypatch):
+    """Past MAX_POD_PAGES the pods not listed are not taken for gone: the drain times out
+    and says so, instead of "drain done" with a pod still on the node."""
+    from healthcheck.agent.remediation import api
+
+    node_name, ns = names
+    skip = {"remediation.node-healthcheck.io/skip-drain": "true"}
+    for i in range(4):
+        make_pod(cluster, ns, f"a{i}", node_name, annotations=skip)
+    make_pod(cluster, ns, "z-web", node_name)  # listed last: beyond the first two pages
+    monkeypatch.setattr(api, "POD_PAGE", 2)
+    monkeypatch.setattr(api, "MAX_POD_PAGES", 2)
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, node_name, settings(drain={"timeout": "1s"}), conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(
+        ctl,
+        lambda: {"DrainDone", "DrainTimedOut"} & set(events.reasons()),
+        what="the drain's end",
+    )
+    assert "DrainDone" not in events.reasons()
+    (message,) = events.messages("DrainTimedOut")
+    assert "pods beyond the first listed" in message
 
 
 def test_pdb_blocks_then_allows(cluster, names):

@@ -181,12 +181,14 @@ class Actions:
             **dict.fromkeys(result.pending, "not evicted in time"),
             **result.refused,
         }
-        if left:
+        if left or not result.complete:
             # a dry run does not wait for terminating pods: it ends at once, nothing timed out
             gave_up = not result.finished and not self.is_dry(rule)
             what = "drain timed out" if gave_up else "drain incomplete"
             shown = ", ".join(f"{pod} ({why})" for pod, why in list(left.items())[:LIST_SHOWN])
             more = f" (+{len(left) - LIST_SHOWN} more)" if len(left) > LIST_SHOWN else ""
+            if not result.complete:
+                more += " (and pods beyond the first listed, too many to list)"
             self.emit(
                 "Warning",
                 "DrainTimedOut" if gave_up else "DrainIncomplete",

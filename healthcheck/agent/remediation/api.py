@@ -118,8 +118,10 @@ class RemediationApi(KubeApi):
 
     # ------------------------------------------------------------------------------- pods
 
-    def list_pods(self, node: str) -> list[dict]:
-        """The pods bound to ``node`` (all namespaces), in pages, so each reply stays small."""
+    def list_pods(self, node: str) -> tuple[list[dict], bool]:
+        """The pods bound to ``node`` (all namespaces), in pages, so each reply stays small;
+        and whether that is all of them (``False`` past :data:`MAX_POD_PAGES` pages: the
+        caller must not take the pods it was not shown for gone)."""
         pods: list[dict] = []
         token = ""
         for _ in range(MAX_POD_PAGES):
@@ -133,7 +135,7 @@ class RemediationApi(KubeApi):
             token = meta.get("continue") if isinstance(meta.get("continue"), str) else ""
             if not token:
                 break
-        return pods
+        return pods, not token
 
     def evict(self, namespace: str, name: str, grace_seconds: int | None) -> dict:
         """POST a policy/v1 Eviction; 429 when a PodDisruptionBudget refuses it."""

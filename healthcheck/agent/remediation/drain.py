@@ -80,7 +80,7 @@ def pdb_of(error: ApiError) -> str:
 class Pass:
     """What one pass found and did."""
 
-    __slots__ = ("blocked", "errors", "evicted", "pending", "refused", "terminating")
+    __slots__ = ("blocked", "complete", "errors", "evicted", "pending", "refused", "terminating")
 
     def __init__(self) -> None:
         self.evicted: list[str] = []
@@ -89,11 +89,12 @@ class Pass:
         self.errors: dict[str, str] = {}
         self.pending: list[str] = []  # evictable pods still there (blocked, failing, backing off)
         self.terminating: list[str] = []  # evicted (by anyone), not gone yet
+        self.complete = True  # False when the node had more pods than one pass lists
 
     @property
     def finished(self) -> bool:
         """Every pod we may evict is gone; refused pods stay and are reported."""
-        return not self.pending and not self.terminating
+        return self.complete and not self.pending and not self.terminating
 
 
 class Drainer:
@@ -121,7 +122,8 @@ class Drainer:
     def step(self, now: float) -> Pass:
         """One pass at monotonic time ``now``: list, then evict what is due."""
         result = Pass()
-        for pod in self.api.list_pods(self.node):
+        pods, result.complete = self.api.list_pods(self.node)
+        for pod in pods:
             name = pod_name(pod)
             verdict, why = classify(
                 pod,
