@@ -360,6 +360,24 @@ def flaky_checker(repairs: list):
     )
 
 
+def flaky_checks(state_dir) -> list[dict]:
+    """The agent's checks: the flaky checker, its repair state in ``state_dir``, no cooldown."""
+    return [{"checker": "flaky", "options": {"state_dir": str(state_dir), "cooldown_time": "0s"}}]
+
+
+def flaky_settings(**rule) -> dict:
+    """Remediation with one ``repair`` rule on FlakyProblem, verdict after 1 s."""
+    base = {
+        "name": "flaky",
+        "when": {"condition": "FlakyProblem"},
+        "actions": ["repair"],
+        "repairVerify": "1s",
+        "minHold": "0s",
+    }
+    base.update(rule)
+    return settings(rules=[base])
+
+
 def test_repair_behind_the_budget_then_hold_then_retry(cluster, names, tmp_path):
     from prometheus_client import CollectorRegistry
 
@@ -367,19 +385,8 @@ def test_repair_behind_the_budget_then_hold_then_retry(cluster, names, tmp_path)
 
     node_name, _ = names
     repairs: list = []
-    checks = [{"checker": "flaky", "options": {"state_dir": str(tmp_path), "cooldown_time": "0s"}}]
-    remediation = settings(
-        rules=[
-            {
-                "name": "flaky",
-                "when": {"condition": "FlakyProblem"},
-                "actions": ["repair"],
-                "repairVerify": "1s",
-                "repairHold": "2s",
-                "minHold": "0s",
-            }
-        ]
-    )
+    checks = flaky_checks(tmp_path)
+    remediation = flaky_settings(repairHold="2s")
     conditions, events = Conditions(owned=("FlakyProblem",)), Events()
     registry = CollectorRegistry()
     ctl = controller(
@@ -946,18 +953,8 @@ def test_an_exception_in_a_step_does_not_end_the_loop(cluster, names, tmp_path):
     checker = flaky_checker(repairs)
     checker.repair.describe = describe
     logged: list = []
-    checks = [{"checker": "flaky", "options": {"state_dir": str(tmp_path), "cooldown_time": "0s"}}]
-    remediation = settings(
-        rules=[
-            {
-                "name": "flaky",
-                "when": {"condition": "FlakyProblem"},
-                "actions": ["repair"],
-                "repairVerify": "1s",
-                "repairHold": "1s",
-            }
-        ]
-    )
+    checks = flaky_checks(tmp_path)
+    remediation = flaky_settings(repairHold="1s")
     conditions, events = Conditions(owned=("FlakyProblem",)), Events()
     ctl = controller(
         cluster,
