@@ -1012,3 +1012,39 @@ def test_dry_run_undo_says_what_the_real_one_would_do(cluster, names):
     run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="dry undo")
     (undone,) = events.messages("RemediationUndone")
     assert "uncordon" not in undone and "would" in undone
+
+
+def test_a_held_slot_is_still_renewed_while_steps_fail(cluster, names):
+    """The agent loses its right to list pods mid-drain (every step fails with 403): it backs
+    off, but never past a third of the lease, so its slot does not lapse while its cordon
+    stays, and a second node never starts beyond maxConcurrent 1."""
+    node_a, ns = names
+    node_b = f"{node_a}-b"
+    cluster.create_node(node_b)
+    make_pod(cluster, ns, "web", node_a)
+    path = "/apis/rbac.authorization.k8s.io/v1/clusterroles/node-healthcheck-remediation"
+    role = cluster.request("GET", path)[1]
+    conditions, events = Conditions(), Events()
+    remediation = settings(leaseDuration="3s")
+    ctl = controller(cluster, node_a, remediation, conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "NodeCordoned" in events.reasons(), what="A cordoned")
+    crippled = {**role, "rules": [r for r in role["rules"] if r["resources"] != ["pods"]]}
+    assert cluster.request("PUT", path, body=crippled)[0] == 200
+    other, events_b = Conditions(), Events()
+    ctl_b = controller(cluster, node_b, remediation, other, events_b)
+    other.set(MAINT, "True")
+    try:
+        wait_for(lambda: ctl.failures > 0 or ctl.step() < 0, timeout=10, what="A failing")
+        ctl.start()
+        deadline = time.monotonic() + 12  # four lease durations, backoff would reach 8 s
+        while time.monotonic() < deadline:
+            time.sleep(min(0.2, ctl_b.step()))
+            assert not node(cluster, node_b)["spec"].get("unschedulable")
+        assert ctl.failures >= 4 and "pods" in ctl.last_error
+        assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_a]
+    finally:
+        ctl.stop()
+        restored = cluster.request("GET", path)[1]
+        restored["rules"] = role["rules"]
+        assert cluster.request("PUT", path, body=restored)[0] == 200

@@ -274,12 +274,18 @@ class Controller:
 
     def _failed(self, why: str) -> float:
         """A failed step: log it (one bounded line), forget the Node as read, and back off
-        exponentially (0.5 s doubling to 30 s, jittered) so a failing server is never hammered."""
+        exponentially (0.5 s doubling to 30 s, jittered) so a failing server is never hammered;
+        while a slot is held, at most a third of the lease, so the slot is still renewed."""
         self.failures += 1
         self.last_error = one_line(why, ERROR_BYTES)
         self.log(f"remediation: {self.last_error}")
         self.store.view = None
-        return min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
+        wait = min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
+        if self.budget.held is not None:
+            # Still renew while failing (a pod list or Node patch refused): a slot that lapses
+            # while our marks stay on the node would let one more node start than allowed.
+            wait = min(wait, self.config.lease_duration / 3)
+        return wait
 
     def _do(self, rule, step, now: float) -> bool:
         """Carry out one step; ``True`` when the rule should be looked at again at once."""
