@@ -173,6 +173,25 @@ def test_pods_are_listed_in_pages(cluster, names, monkeypatch):
     assert ctl.api.requests - before == 3
 
 
+def test_a_drain_pass_stops_evicting_at_its_time_budget(cluster, names):
+    """A pass evicts for at most a third of the lease (here: no time at all, so one eviction
+    per pass), leaving the rest to the next pass: a node with many pods or a slow server never
+    keeps the loop from renewing its slot."""
+    node_name, ns = names
+    for i in range(3):
+        make_pod(cluster, ns, f"web-{i}", node_name)
+    conditions, events = Conditions(), Events()
+    ctl = controller(cluster, node_name, settings(), conditions, events)
+    assert ctl.actions.drainers["maintenance"].pass_budget == 2 / 3  # leaseDuration 2s
+    ctl.actions.drainers["maintenance"].pass_budget = 0.0
+    conditions.set(MAINT, "True")
+    with Kubelet(cluster, ns):
+        run_until(ctl, lambda: "DrainDone" in events.reasons(), what="drain done")
+    evicted_events = events.messages("PodsEvicted")
+    assert len(evicted_events) == 3
+    assert all(message.startswith("evict 1 pod(s): ") for message in evicted_events)
+
+
 def test_a_node_with_more_pods_than_listed_is_never_drained_done(cluster, names, monkeypatch):
     """Past MAX_POD_PAGES the pods not listed are not taken for gone: the drain times out
     and says so, instead of "drain done" with a pod still on the node."""

@@ -63,6 +63,9 @@ class Actions:
                 dry_run=is_dry(rule),
                 backoff_base=drain_backoff[0],
                 backoff_cap=drain_backoff[1],
+                # a third of the lease: a pass always ends well before the slot could lapse
+                pass_budget=config.lease_duration / 3,
+                monotonic=clock.monotonic,
             )
             for rule in config.rules
             if "drain" in rule.actions

@@ -8,11 +8,14 @@ evicted. A pod already terminating (ours or anyone's eviction accepted) is *wait
 ``kubectl drain`` does, the drain is done only when such pods are gone.
 
 :class:`Drainer` makes passes: each pass lists the pods and evicts those whose retry time has
-come. A PodDisruptionBudget refusal (429) is retried with exponential backoff per pod; the
-caller ends the drain at its timeout. Grace periods are capped at ``maxGracePeriod``.
+come, for at most ``pass_budget`` seconds (the rest wait for the next pass). A
+PodDisruptionBudget refusal (429) is retried with exponential backoff per pod; the caller ends
+the drain at its timeout. Grace periods are capped at ``maxGracePeriod``.
 """
 
 from __future__ import annotations
+
+import time
 
 from healthcheck.agent.kube import ApiError
 
@@ -109,6 +112,8 @@ class Drainer:
         dry_run: bool = False,
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
+        pass_budget: float = 20.0,
+        monotonic=time.monotonic,
     ) -> None:
         self.api = api
         self.node = node
@@ -116,6 +121,10 @@ class Drainer:
         self.dry_run = dry_run
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        # A pass stops evicting after this many seconds (at least one eviction per pass), so a
+        # node with many pods or a slow server never keeps the loop from renewing its slot.
+        self.pass_budget = pass_budget
+        self._monotonic = monotonic
         self._retry: dict[str, tuple[int, float]] = {}  # pod -> (failures, next try, monotonic)
         self.evicted_total = 0
 
@@ -123,6 +132,8 @@ class Drainer:
         """One pass at monotonic time ``now``: list, then evict what is due."""
         result = Pass()
         pods, result.complete = self.api.list_pods(self.node)
+        stop_at = self._monotonic() + self.pass_budget
+        tried = 0
         for pod in pods:
             name = pod_name(pod)
             verdict, why = classify(
@@ -145,6 +156,10 @@ class Drainer:
             if self.dry_run:
                 result.evicted.append(name)
                 continue
+            if tried and self._monotonic() >= stop_at:
+                result.pending.append(name)  # the next pass
+                continue
+            tried += 1
             meta = pod.get("metadata", {})
             try:
                 self.api.evict(
