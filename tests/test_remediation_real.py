@@ -1067,3 +1067,83 @@ def test_a_held_slot_is_still_renewed_while_steps_fail(cluster, names):
         restored = cluster.request("GET", path)[1]
         restored["rules"] = role["rules"]
         assert cluster.request("PUT", path, body=restored)[0] == 200
+
+
+def test_waiting_is_measured_while_it_lasts_and_ends_when_the_condition_clears(cluster, names):
+    """A node waiting for a slot: the wait-time metric grows while it waits (not only once a
+    slot comes), and when its condition clears before a slot comes it no longer shows as
+    waiting (status, /conditions, metric)."""
+    from prometheus_client import CollectorRegistry
+
+    from healthcheck.agent.remediation.metrics import RemediationMetrics
+    from healthcheck.agent.remediation.wiring import conditions_entry
+
+    node_a, _ = names
+    node_b = f"{node_a}-b"
+    cluster.create_node(node_b)
+    remediation = settings(rules=rules(actions=["taint"]))
+    holder, holder_events = Conditions(), Events()
+    ctl_a = controller(cluster, node_a, remediation, holder, holder_events)
+    holder.set(MAINT, "True")
+    run_until(ctl_a, lambda: "NodeTainted" in holder_events.reasons(), what="A holds the slot")
+    registry = CollectorRegistry()
+    conditions, events = Conditions(), Events()
+    metrics = RemediationMetrics(registry, [])
+    ctl = controller(cluster, node_b, remediation, conditions, events, metrics=metrics)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "RemediationWaiting" in events.reasons(), what="B waiting")
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        time.sleep(min(0.1, ctl.step()))
+    assert registry.get_sample_value("healthcheck_remediation_slot_wait_seconds_total") >= 1
+    assert conditions_entry(ctl.snapshot())["reason"] == "WaitingForSlot"
+    conditions.set(MAINT, "False")
+    ctl.step()
+    assert ctl.snapshot()["waiting"] is None
+    assert conditions_entry(ctl.snapshot())["reason"] == "Idle"
+    assert registry.get_sample_value("healthcheck_remediation_waiting") == 0
+    assert "RemediationSlotAcquired" not in events.reasons()
+
+
+def test_a_new_node_is_left_alone_for_the_grace_period(cluster, names):
+    from healthcheck.agent.clock import parse_rfc3339
+
+    node_name, _ = names
+    conditions, events = Conditions(), Events()
+    remediation = settings(nodeGrace="3s", rules=rules(actions=["taint"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    created = parse_rfc3339(node(cluster, node_name)["metadata"]["creationTimestamp"])
+    conditions.set(MAINT, "True")
+    ctl.step()
+    assert ctl.snapshot()["rules"][0]["phase"] == "pending"
+    run_until(ctl, lambda: "NodeTainted" in events.reasons(), what="taint after the grace")
+    assert time.time() - created >= 3
+
+
+@pytest.mark.parametrize("junk", ["{not json", "x" * 100_000, '{"rules": {"maintenance": 7}}'])
+def test_our_annotation_edited_to_junk_mid_remediation(cluster, names, junk):
+    """Someone overwrites our record while we hold the node: it reads as empty, the loop
+    carries on; our taint is still removed at the undo (its key is ours), but the cordon can
+    no longer be proved ours, so it is left (never undo what may be an operator's)."""
+    node_name, _ = names
+    conditions, events = Conditions(), Events()
+    remediation = settings(rules=rules(actions=["taint", "cordon"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "NodeCordoned" in events.reasons(), what="our cordon")
+    status, _ = cluster.request(
+        "PATCH",
+        f"/api/v1/nodes/{node_name}",
+        body={"metadata": {"annotations": {"remediation.node-healthcheck.io/state": junk}}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
+    ctl.store.view = None  # as after a restart: the Node is read afresh
+    run_until(ctl, lambda: "AlreadyCordoned" in events.reasons(), what="carried on")
+    conditions.set(MAINT, "False")
+    run_until(ctl, lambda: "RemediationUndone" in events.reasons(), what="undo")
+    got = node(cluster, node_name)
+    assert our_taints(got) == []
+    assert got["spec"]["unschedulable"] is True
+    assert record(got) == {}
+    assert ctl.last_error == ""

@@ -100,6 +100,7 @@ class Controller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.waiting_since: float | None = None
+        self._wait_counted = 0.0  # monotonic time up to which waiting is in the metric
         self.waiting_why = ""
         self.slot_retry = 0.0
         self.failures = 0
@@ -192,6 +193,18 @@ class Controller:
             state is not None and state.repaired_at is not None and "repair" in state.done
         )
 
+    def _count_wait(self, now: float) -> None:
+        """Add the time waited since the last count to the metric (it grows while waiting)."""
+        if self.metrics is not None and self.waiting_since is not None:
+            self.metrics.wait_seconds.inc(max(0.0, now - self._wait_counted))
+        self._wait_counted = now
+
+    def _stop_waiting(self, now: float) -> None:
+        """No longer waiting: a slot was taken, or nothing needs one any more."""
+        self._count_wait(now)
+        self.waiting_since = None
+        self.waiting_why = ""
+
     def _slot(self, now: float) -> bool:
         budget = self.budget
         if budget.held is not None:
@@ -206,20 +219,19 @@ class Controller:
         if ok:
             if self.waiting_since is not None:
                 waited = now - self.waiting_since
-                if self.metrics is not None:
-                    self.metrics.wait_seconds.inc(waited)
+                self._stop_waiting(now)
                 self.actions.emit(
                     "Normal",
                     "RemediationSlotAcquired",
                     f"got a remediation slot after waiting {waited:.0f}s",
                 )
-            self.waiting_since = None
             return True
         if self.waiting_since is None:
-            self.waiting_since = now
+            self.waiting_since = self._wait_counted = now
             self.actions.emit(
                 "Normal", "RemediationWaiting", f"waiting for a remediation slot: {why}"
             )
+        self._count_wait(now)
         self.waiting_why = why
         pause = min(15.0, max(self.active_tick, self.config.lease_duration / 3))
         self.slot_retry = now + pause * self._rng.uniform(0.8, 1.2)
@@ -312,6 +324,8 @@ class Controller:
         steps = self._evaluate(now)
         wanted = any(self._needs_slot(rule, s, self._state(rule)) for rule, s in steps)
         have_slot = self._slot(mono) if wanted else False
+        if not wanted and self.waiting_since is not None:
+            self._stop_waiting(mono)  # e.g. the condition cleared before a slot came
 
         def writes(step, rule) -> bool:
             if step.kind in (r.UNDO, r.REPAIR_FAILED):
