@@ -1147,3 +1147,26 @@ def test_our_annotation_edited_to_junk_mid_remediation(cluster, names, junk):
     assert got["spec"]["unschedulable"] is True
     assert record(got) == {}
     assert ctl.last_error == ""
+
+
+def test_the_node_deleted_and_recreated_mid_remediation(cluster, names):
+    """The Node object goes away while we hold it (errors are logged and backed off, never a
+    crash), then comes back fresh (no taint, no cordon, no record): the condition still holds,
+    so the new Node is remediated from the start, in the slot this node already holds."""
+    node_name, _ = names
+    conditions, events = Conditions(), Events()
+    remediation = settings(leaseDuration="30s", rules=rules(actions=["taint", "cordon"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "NodeCordoned" in events.reasons(), what="our cordon")
+    slot = ctl.budget.held["metadata"]["name"]
+    cluster.delete_node(node_name)
+    run_until(ctl, lambda: ctl.failures >= 2, what="failures while the Node is gone")
+    assert "404" in ctl.last_error or "not found" in ctl.last_error.lower()
+    cluster.create_node(node_name)
+    run_until(ctl, lambda: events.reasons().count("NodeCordoned") == 2, what="new Node cordoned")
+    got = node(cluster, node_name)
+    assert got["spec"]["unschedulable"] is True and our_taints(got) == [TAINT]
+    assert record(got)["cordoned"] is True
+    assert ctl.budget.held["metadata"]["name"] == slot
+    assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_name]
