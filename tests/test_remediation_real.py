@@ -1170,3 +1170,57 @@ def test_the_node_deleted_and_recreated_mid_remediation(cluster, names):
     assert record(got)["cordoned"] is True
     assert ctl.budget.held["metadata"]["name"] == slot
     assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_name]
+
+
+def test_the_reporters_status_patch_between_our_read_and_write(cluster, names):
+    """The agent's reporter PATCHes the Node's status right after each of our first reads (a
+    real concurrent write, timed on purpose): our conditional patch is refused (409), we read
+    again and decide afresh; in the end one taint, one cordon, one record, and the reporter's
+    condition intact."""
+    node_name, _ = names
+    conditions, events = Conditions(), Events()
+    remediation = settings(rules=rules(actions=["taint", "cordon"]))
+    ctl = controller(cluster, node_name, remediation, conditions, events)
+    ctl.step()  # the first read, before anything is due
+    real_get, real_patch = ctl.api.get_node, ctl.api.patch_node
+    races, refused = [3], []
+
+    def get_then_the_reporter_writes(name):
+        got = real_get(name)
+        if races[0] > 0:
+            races[0] -= 1
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            condition = {
+                "type": "ReporterHeartbeat",
+                "status": "False",
+                "reason": "Fine",
+                "message": f"beat {races[0]}",
+                "lastHeartbeatTime": stamp,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+            status, _ = cluster.request(
+                "PATCH",
+                f"/api/v1/nodes/{name}/status",
+                body={"status": {"conditions": [condition]}},
+                content_type="application/strategic-merge-patch+json",
+            )
+            assert status == 200
+        return got
+
+    def counting_patch(name, body):
+        try:
+            return real_patch(name, body)
+        except Exception as exc:
+            refused.append(getattr(exc, "status", None))
+            raise
+
+    ctl.api.get_node, ctl.api.patch_node = get_then_the_reporter_writes, counting_patch
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "NodeCordoned" in events.reasons(), what="cordon after the races")
+    assert refused and set(refused) == {409}
+    got = node(cluster, node_name)
+    assert our_taints(got) == [TAINT] and got["spec"]["unschedulable"] is True
+    assert record(got)["rules"]["maintenance"]["done"] == ["taint", "cordon"]
+    assert events.reasons().count("NodeTainted") == 1
+    assert events.reasons().count("RemediationStarted") == 1
+    assert cluster.node_conditions(node_name)["ReporterHeartbeat"]["message"] == "beat 0"

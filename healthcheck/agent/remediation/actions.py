@@ -71,8 +71,11 @@ class Actions:
             if "drain" in rule.actions
         }
         self._blocked_seen: dict[str, dict] = {}
+        self._starting: set[str] = set()  # rules started whose first write is not done yet
 
     def emit(self, kind: str, reason: str, message: str, rule=None) -> None:
+        if rule is not None:
+            self._announce_start(rule)  # a state was written: the start comes first
         dry = rule is not None and self.is_dry(rule)
         text = one_line(f"{'dry run: would ' if dry else ''}{message}", EVENT_BYTES)
         prefix = f"rule {rule.name}: " if rule is not None else ""
@@ -86,7 +89,15 @@ class Actions:
             )
 
     def start(self, rule, now: float) -> r.RuleState:
-        state = r.RuleState(now)
+        """A new active state. Its Event (and the ``started`` count) wait until the first action
+        is written: a write refused by a conflict and tried again is not a second start."""
+        self._starting.add(rule.name)
+        return r.RuleState(now)
+
+    def _announce_start(self, rule) -> None:
+        if rule.name not in self._starting:
+            return
+        self._starting.discard(rule.name)
         self.emit(
             "Warning",
             "RemediationStarted",
@@ -95,7 +106,6 @@ class Actions:
             rule,
         )
         self.outcome(rule, "started")
-        return state
 
     def act(self, rule, state: r.RuleState, action: str, now: float) -> bool:
         """Carry out ``action``; ``True`` when it is complete (the next may follow at once)."""
@@ -133,6 +143,7 @@ class Actions:
                 return False
         elif action == "repair":
             self.repair(rule, done, now)
+        self._announce_start(rule)  # when the action needed no Event of its own
         state = self.store.state(rule)
         if state is not None and all(a in state.done for a in rule.actions):
             self.outcome(rule, "done")
