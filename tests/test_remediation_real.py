@@ -1224,3 +1224,26 @@ def test_the_reporters_status_patch_between_our_read_and_write(cluster, names):
     assert events.reasons().count("NodeTainted") == 1
     assert events.reasons().count("RemediationStarted") == 1
     assert cluster.node_conditions(node_name)["ReporterHeartbeat"]["message"] == "beat 0"
+
+
+def test_state_of_a_rule_no_longer_configured_is_reported_once(cluster, names):
+    """A rule removed from the config left its record, taint and cordon on the Node: they are
+    left alone (nothing knows that rule's condition any more) and a Warning says so, once."""
+    node_name, _ = names
+    conditions, events = Conditions(), Events()
+    old = settings(rules=rules(name="old-maintenance", actions=["taint", "cordon"]))
+    first = controller(cluster, node_name, old, conditions, events)
+    conditions.set(MAINT, "True")
+    run_until(first, lambda: "NodeCordoned" in events.reasons(), what="the old rule's cordon")
+    events2 = Events()
+    ctl = controller(
+        cluster, node_name, settings(rules=rules(actions=["taint"])), conditions, events2
+    )
+    for _ in range(3):
+        ctl.store.view = None  # read afresh each time
+        ctl.step()
+    (warning,) = events2.messages("RemediationOrphaned")
+    assert "no longer configured: old-maintenance;" in warning
+    got = node(cluster, node_name)
+    assert got["spec"]["unschedulable"] is True
+    assert "old-maintenance" in record(got)["rules"]

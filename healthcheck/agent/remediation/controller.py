@@ -94,6 +94,8 @@ class Controller:
             drain_backoff=drain_backoff,
         )
         self.foreign = [rule for rule in config.rules if own(rule.condition) is None]
+        self._configured = {rule.name for rule in config.rules}
+        self._orphans_told: set[str] = set()
         self._lock = threading.Lock()
         self._not_before: dict[str, float | None] = {}
         self._wake = threading.Event()
@@ -275,6 +277,17 @@ class Controller:
         (our own uncordon clears the record in the same patch): the cordon is no longer ours,
         and that is written down at once, so a later cordon of theirs is never undone by us."""
         view = self.store.read()
+        orphans = sorted(set(view.record.rules) - self._configured - self._orphans_told)
+        if orphans:
+            # A rule removed or renamed in the config: nothing here knows its condition any
+            # more, so what it did is left alone, said once, for a person to undo.
+            self._orphans_told.update(orphans)
+            self.actions.emit(
+                "Warning",
+                "RemediationOrphaned",
+                f"the node's record holds rule(s) no longer configured: {', '.join(orphans[:10])};"
+                " their taint or cordon stays until removed by hand",
+            )
         if view.record.cordoned and not view.unschedulable and not self.dry_run:
             self.store.disown_cordon()
             self.actions.emit(
