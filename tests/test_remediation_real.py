@@ -379,9 +379,22 @@ def flaky_checker(repairs: list):
     )
 
 
-def flaky_checks(state_dir) -> list[dict]:
-    """The agent's checks: the flaky checker, its repair state in ``state_dir``, no cooldown."""
-    return [{"checker": "flaky", "options": {"state_dir": str(state_dir), "cooldown_time": "0s"}}]
+def flaky_controller(env, node_name, state_dir, checker, remediation, metrics=None):
+    """A controller whose agent runs ``checker`` as "flaky" (repair state in ``state_dir``, no
+    cooldown), FlakyProblem being our own condition; ``(controller, conditions, events)``."""
+    checks = [{"checker": "flaky", "options": {"state_dir": str(state_dir), "cooldown_time": "0s"}}]
+    conditions, events = Conditions(owned=("FlakyProblem",)), Events()
+    ctl = controller(
+        env,
+        node_name,
+        remediation,
+        conditions,
+        events,
+        checks=checks,
+        catalog={"flaky": checker},
+        metrics=metrics,
+    )
+    return ctl, conditions, events
 
 
 def flaky_settings(**rule) -> dict:
@@ -404,18 +417,13 @@ def test_repair_behind_the_budget_then_hold_then_retry(cluster, names, tmp_path)
 
     node_name, _ = names
     repairs: list = []
-    checks = flaky_checks(tmp_path)
-    remediation = flaky_settings(repairHold="2s")
-    conditions, events = Conditions(owned=("FlakyProblem",)), Events()
     registry = CollectorRegistry()
-    ctl = controller(
+    ctl, conditions, events = flaky_controller(
         cluster,
         node_name,
-        remediation,
-        conditions,
-        events,
-        checks=checks,
-        catalog={"flaky": flaky_checker(repairs)},
+        tmp_path,
+        flaky_checker(repairs),
+        flaky_settings(repairHold="2s"),
         metrics=RemediationMetrics(registry, []),
     )
     conditions.set("FlakyProblem", "True")
@@ -972,17 +980,8 @@ def test_an_exception_in_a_step_does_not_end_the_loop(cluster, names, tmp_path):
     checker = flaky_checker(repairs)
     checker.repair.describe = describe
     logged: list = []
-    checks = flaky_checks(tmp_path)
-    remediation = flaky_settings(repairHold="1s")
-    conditions, events = Conditions(owned=("FlakyProblem",)), Events()
-    ctl = controller(
-        cluster,
-        node_name,
-        remediation,
-        conditions,
-        events,
-        checks=checks,
-        catalog={"flaky": checker},
+    ctl, conditions, _ = flaky_controller(
+        cluster, node_name, tmp_path, checker, flaky_settings(repairHold="1s")
     )
     ctl.log = logged.append
     conditions.set("FlakyProblem", "True")
