@@ -1246,3 +1246,32 @@ def test_state_of_a_rule_no_longer_configured_is_reported_once(cluster, names):
     got = node(cluster, node_name)
     assert got["spec"]["unschedulable"] is True
     assert "old-maintenance" in record(got)["rules"]
+
+
+def test_a_slot_lease_claiming_decades_is_believed_only_up_to_a_cap(cluster, names, monkeypatch):
+    """A slot Lease whose holder never renews but claims leaseDurationSeconds 2^31-1 (corrupt,
+    or hand-written) frees after MAX_FOREIGN_LEASE (here 1 s), not in 68 years."""
+    from healthcheck.agent.remediation import slots
+
+    monkeypatch.setattr(slots, "MAX_FOREIGN_LEASE", 1.0)
+    node_name, _ = names
+    ghost = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": f"{slots.PREFIX}-0", "labels": {slots.LABEL: "slot"}},
+        "spec": {
+            "holderIdentity": "ghost",
+            "leaseDurationSeconds": 2**31 - 1,
+            "renewTime": "2026-01-01T00:00:00.000000Z",
+        },
+    }
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases"
+    assert cluster.request("POST", path, body=ghost)[0] == 201
+    conditions, events = Conditions(), Events()
+    ctl = controller(
+        cluster, node_name, settings(rules=rules(actions=["taint"])), conditions, events
+    )
+    conditions.set(MAINT, "True")
+    run_until(ctl, lambda: "RemediationWaiting" in events.reasons(), what="waiting on the ghost")
+    run_until(ctl, lambda: "NodeTainted" in events.reasons(), timeout=15, what="ghost slot freed")
+    assert [lease["spec"].get("holderIdentity") for lease in leases(cluster)] == [node_name]

@@ -27,6 +27,7 @@ from healthcheck.agent.kube import ApiError
 LABEL = "remediation.node-healthcheck.io/lease"
 PREFIX = "node-healthcheck-slot"
 NODE_COUNT_TTL = 300.0  # a percentage budget re-counts the nodes at most this often
+MAX_FOREIGN_LEASE = 3600.0  # a Lease's own leaseDurationSeconds is believed up to this
 
 
 def micro_time(epoch: float) -> str:
@@ -132,7 +133,10 @@ class Budget:
         duration = spec.get("leaseDurationSeconds")
         if not isinstance(duration, int) or isinstance(duration, bool) or duration <= 0:
             duration = int(self.lease_duration)
-        return now - seen[1] > max(float(duration), self.lease_duration)
+        # A holder's own duration counts, but not beyond MAX_FOREIGN_LEASE (unless ours is
+        # longer): a corrupt 2^31 s would otherwise block a slot for decades.
+        duration = min(float(duration), MAX_FOREIGN_LEASE)
+        return now - seen[1] > max(duration, self.lease_duration)
 
     def slot_names(self, n: int) -> list[str]:
         return [f"{self.prefix}-{i}" for i in range(n)]
