@@ -101,6 +101,7 @@ def phase_latency(env, tmp: Path, trials: int, interval: str) -> dict:
             "remediation": REMEDIATION,
         }
         proc = agent(env, tmp, node, config)
+        kubelet = rc.Kubelet(env, ns).__enter__()  # a drain is done once its pods are gone
         try:
             poll_until(lambda: env.node_conditions(node).get("MaintenanceScheduled"))
             for trial in range(trials):
@@ -127,9 +128,7 @@ def phase_latency(env, tmp: Path, trials: int, interval: str) -> dict:
                         in rc.record(rc.node(env, node)).get("rules", {}).get("maintenance", {})
                     )
                 )
-                evicted = poll_until(
-                    lambda pod=pod: rc.pod(env, ns, pod)["metadata"].get("deletionTimestamp")
-                )
+                evicted = poll_until(lambda pod=pod: rc.evicted(env, ns, pod))
                 parts["check"].append(checked - published)
                 parts["cordon"].append(cordoned - checked)
                 parts["drain_started"].append(drained - checked)
@@ -137,6 +136,7 @@ def phase_latency(env, tmp: Path, trials: int, interval: str) -> dict:
                 emu.events = []
                 poll_until(lambda: rc.record(rc.node(env, node)) == {})
         finally:
+            kubelet.__exit__()
             proc.terminate()
             proc.wait(10)
     return {
@@ -201,11 +201,12 @@ def phase_fleet(env, count: int = 20, slots: int = 2) -> dict:
         conditions.set("MaintenanceScheduled", "True")
     for *_, ctl in fleet:
         ctl.start()
-    poll_until(
-        lambda: all("RemediationUndone" in e.reasons() for _, _, e, _ in fleet),
-        timeout=300,
-        step=0.05,
-    )
+    with rc.Kubelet(env, ns, poll=0.1):  # a drain is done once its pods are gone
+        poll_until(
+            lambda: all("RemediationUndone" in e.reasons() for _, _, e, _ in fleet),
+            timeout=300,
+            step=0.05,
+        )
     total = time.monotonic() - started
     stop.set()
     watcher.join(2)

@@ -127,6 +127,50 @@ def pod(env, ns: str, name: str) -> dict:
     return ok(env.request("GET", f"/api/v1/namespaces/{ns}/pods/{name}"))
 
 
+def evicted(env, ns: str, name: str) -> bool:
+    """Whether the pod's eviction was accepted: it is terminating, or already gone."""
+    status, body = env.request("GET", f"/api/v1/namespaces/{ns}/pods/{name}")
+    return status == 404 or bool(ok((status, body))["metadata"].get("deletionTimestamp"))
+
+
+class Kubelet:
+    """Finishes the graceful deletions of pods in ``ns`` (a background thread, every
+    ``poll`` seconds), as a node's kubelet would once their containers stopped: none runs
+    here, and a drain waits until evicted pods are gone."""
+
+    def __init__(self, env, ns: str, poll: float = 0.05) -> None:
+        self.env = env
+        self.ns = ns
+        self.poll = poll
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
+
+    def finish(self) -> int:
+        """One pass: delete for good every terminating pod; how many."""
+        pods = ok(self.env.request("GET", f"/api/v1/namespaces/{self.ns}/pods"))["items"]
+        done = 0
+        for item in pods:
+            meta = item["metadata"]
+            if meta.get("deletionTimestamp"):
+                path = f"/api/v1/namespaces/{self.ns}/pods/{meta['name']}"
+                body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0}
+                status, _ = self.env.request("DELETE", path, body=body)
+                done += status in (200, 202)
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll):
+            self.finish()
+
+    def __enter__(self) -> Kubelet:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def node(env, name: str) -> dict:
     return ok(env.request("GET", f"/api/v1/nodes/{name}"))
 

@@ -23,7 +23,8 @@ def test_classify_follows_kubectl_drain():
     assert drain.classify(pod()) == (drain.EVICT, "")
     assert drain.classify(pod("DaemonSet"))[0] == drain.SKIP
     assert drain.classify(pod(annotations={drain.MIRROR: "x"}))[0] == drain.SKIP
-    assert drain.classify(pod(deleting=True)) == (drain.SKIP, "terminating")
+    assert drain.classify(pod(deleting=True)) == (drain.WAIT, "still terminating")
+    assert drain.classify(pod("DaemonSet", deleting=True))[0] == drain.SKIP
     assert drain.classify(pod(annotations={drain.OPT_OUT: "true"}))[0] == drain.SKIP
     assert drain.classify(pod(annotations={drain.OPT_OUT: "no"}))[0] == drain.EVICT
     empty = [{"name": "cache", "emptyDir": {}}]

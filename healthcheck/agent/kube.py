@@ -97,12 +97,7 @@ class KubeApi:
             detail = " ".join(str(exc).split())[:200]
             raise ApiError(f"{what}: API server unreachable: {detail}") from None
         if not 200 <= response.status <= 299:
-            reason = _status_message(data[:MAX_RESPONSE_BYTES]) or response.reason or "error"
-            raise ApiError(
-                f"{what}: HTTP {response.status}: {reason}",
-                response.status,
-                _retry_after(response.headers),
-            )
+            raise self._refusal(what, response, data[:MAX_RESPONSE_BYTES])
         if len(data) > MAX_RESPONSE_BYTES:
             raise ApiError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
@@ -110,6 +105,16 @@ class KubeApi:
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
             raise ApiError(f"{what}: response is not JSON") from None
         return decoded if isinstance(decoded, dict) else {}
+
+    def _refusal(self, what: str, response, data: bytes) -> ApiError:
+        """The error for a non-2xx reply (``data``: its bounded body); a subclass may keep
+        more of the server's ``Status``."""
+        reason = _status_message(data) or response.reason or "error"
+        return ApiError(
+            f"{what}: HTTP {response.status}: {reason}",
+            response.status,
+            _retry_after(response.headers),
+        )
 
     def get_node(self, name: str) -> dict:
         return self._call(f"GET node {name}", "GET", f"/api/v1/nodes/{quote(name)}")

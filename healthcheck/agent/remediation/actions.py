@@ -63,13 +63,19 @@ class Actions:
                 dry_run=is_dry(rule),
                 backoff_base=drain_backoff[0],
                 backoff_cap=drain_backoff[1],
+                # a third of the lease: a pass always ends well before the slot could lapse
+                pass_budget=config.lease_duration / 3,
+                monotonic=clock.monotonic,
             )
             for rule in config.rules
             if "drain" in rule.actions
         }
         self._blocked_seen: dict[str, dict] = {}
+        self._starting: set[str] = set()  # rules started whose first write is not done yet
 
     def emit(self, kind: str, reason: str, message: str, rule=None) -> None:
+        if rule is not None:
+            self._announce_start(rule)  # a state was written: the start comes first
         dry = rule is not None and self.is_dry(rule)
         text = one_line(f"{'dry run: would ' if dry else ''}{message}", EVENT_BYTES)
         prefix = f"rule {rule.name}: " if rule is not None else ""
@@ -83,7 +89,15 @@ class Actions:
             )
 
     def start(self, rule, now: float) -> r.RuleState:
-        state = r.RuleState(now)
+        """A new active state. Its Event (and the ``started`` count) wait until the first action
+        is written: a write refused by a conflict and tried again is not a second start."""
+        self._starting.add(rule.name)
+        return r.RuleState(now)
+
+    def _announce_start(self, rule) -> None:
+        if rule.name not in self._starting:
+            return
+        self._starting.discard(rule.name)
         self.emit(
             "Warning",
             "RemediationStarted",
@@ -92,7 +106,6 @@ class Actions:
             rule,
         )
         self.outcome(rule, "started")
-        return state
 
     def act(self, rule, state: r.RuleState, action: str, now: float) -> bool:
         """Carry out ``action``; ``True`` when it is complete (the next may follow at once)."""
@@ -130,6 +143,7 @@ class Actions:
                 return False
         elif action == "repair":
             self.repair(rule, done, now)
+        self._announce_start(rule)  # when the action needed no Event of its own
         state = self.store.state(rule)
         if state is not None and all(a in state.done for a in rule.actions):
             self.outcome(rule, "done")
@@ -164,7 +178,8 @@ class Actions:
             self.log(f"remediation: rule {rule.name}: evict {pod}: {error}")
         timed_out = now - state.drain_started > self.config.drain.timeout
         if not result.finished and not timed_out and not self.is_dry(rule):
-            self.on_phase(rule, "draining", f"{len(result.pending)} pod(s) left")
+            left = len(result.pending) + len(result.terminating)
+            self.on_phase(rule, "draining", f"{left} pod(s) left")
             return False
         self._blocked_seen.pop(rule.name, None)
         done = r.RuleState(
@@ -175,17 +190,26 @@ class Actions:
             state.drain_started,
         )
         self.store.save(rule, done)
-        left = {**dict.fromkeys(result.pending, "not evicted in time"), **result.refused}
-        if left:
-            what = "drain timed out" if result.pending else "drain incomplete"
+        left = {
+            **dict.fromkeys(result.terminating, "still terminating"),
+            **dict.fromkeys(result.pending, "not evicted in time"),
+            **result.refused,
+        }
+        if left or not result.complete:
+            # a dry run does not wait for terminating pods: it ends at once, nothing timed out
+            gave_up = not result.finished and not self.is_dry(rule)
+            what = "drain timed out" if gave_up else "drain incomplete"
             shown = ", ".join(f"{pod} ({why})" for pod, why in list(left.items())[:LIST_SHOWN])
+            more = f" (+{len(left) - LIST_SHOWN} more)" if len(left) > LIST_SHOWN else ""
+            if not result.complete:
+                more += " (and pods beyond the first listed, too many to list)"
             self.emit(
                 "Warning",
-                "DrainTimedOut" if result.pending else "DrainIncomplete",
-                f"{what}; the node stays cordoned; pods left: {shown}",
+                "DrainTimedOut" if gave_up else "DrainIncomplete",
+                f"{what}; the node stays cordoned; pods left: {shown}{more}",
                 rule,
             )
-            self.outcome(rule, "drain_timeout" if result.pending else "drain_incomplete")
+            self.outcome(rule, "drain_timeout" if gave_up else "drain_incomplete")
         else:
             self.emit("Normal", "DrainDone", "drain done: no evictable pod left", rule)
         return True
@@ -216,7 +240,7 @@ class Actions:
         self.outcome(rule, "repair_failed")
 
     def undo(self, rule, state: r.RuleState) -> None:
-        record = self.store.view.record if not self.is_dry(rule) else r.Record()
+        record = self.store.record(rule)
         others_cordon = any(
             name != rule.name and "cordon" in other.done for name, other in record.rules.items()
         )
@@ -225,7 +249,7 @@ class Actions:
         if "taint" in state.done:
             changes["remove_taints"] = [rule.taint_key]
             undone.append(f"remove taint {rule.taint_key}")
-        if "cordon" in state.done and not others_cordon and (record.cordoned or self.is_dry(rule)):
+        if "cordon" in state.done and not others_cordon and record.cordoned:
             changes["unschedulable"] = False
             undone.append("uncordon")
         self.store.save(rule, None, **changes)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
-from healthcheck.agent.kube import MAX_RESPONSE_BYTES, ApiError, KubeApi, quote
+from healthcheck.agent.kube import ApiError, KubeApi, quote
 
 MERGE_PATCH = "application/merge-patch+json"
 POD_PAGE = 100
@@ -28,23 +28,21 @@ class RemediationError(ApiError):
         self.causes: list[str] = list(causes)
 
 
-def _causes(data: bytes) -> tuple[str, list[str]]:
+def _causes(data: bytes) -> list[str]:
+    """The ``details.causes`` messages of a ``Status`` body (at most 10, one line each)."""
     from healthcheck.text import one_line
 
     try:
         status = json.loads(data)
     except (ValueError, TypeError):
-        return "", []
-    if not isinstance(status, dict):
-        return "", []
-    message = one_line(str(status.get("message") or ""), 200)
-    details = status.get("details")
+        return []
+    details = status.get("details") if isinstance(status, dict) else None
     causes = details.get("causes") if isinstance(details, dict) else None
     found = []
     for cause in causes if isinstance(causes, list) else ():
         if isinstance(cause, dict) and cause.get("message"):
             found.append(one_line(str(cause["message"]), 200))
-    return message, found[:10]
+    return found[:10]
 
 
 class RemediationApi(KubeApi):
@@ -59,45 +57,13 @@ class RemediationApi(KubeApi):
         return super().get_node(name)
 
     def _request(self, what: str, method: str, path: str, body=None, content_type=None) -> dict:
-        import urllib3
-        from kubernetes.client.exceptions import ApiException
-
         self.requests += 1
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        try:
-            request = self._api.param_serialize(
-                method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
-            )
-            response = self._api.call_api(*request, _request_timeout=self._timeout)
-            raw = response.response
-            try:
-                data = raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-            finally:
-                raw.release_conn()
-        except ApiException as exc:
-            detail = " ".join(str(exc.reason).split())[:200]
-            raise RemediationError(f"{what}: {detail}", exc.status or 0) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            detail = " ".join(str(exc).split())[:200]
-            raise RemediationError(f"{what}: API server unreachable: {detail}") from None
-        if len(data) > MAX_RESPONSE_BYTES:
-            raise RemediationError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
-        if not 200 <= response.status <= 299:
-            message, causes = _causes(data)
-            retry = response.headers.get("Retry-After") if response.headers else None
-            raise RemediationError(
-                f"{what}: HTTP {response.status}: {message or response.reason or 'error'}",
-                response.status,
-                float(retry) if retry and retry.isdigit() else None,
-                causes,
-            )
-        try:
-            decoded = json.loads(data) if data else {}
-        except ValueError:
-            raise RemediationError(f"{what}: response is not JSON") from None
-        return decoded if isinstance(decoded, dict) else {}
+        return self._call(what, method, path, body, content_type)
+
+    def _refusal(self, what: str, response, data: bytes) -> RemediationError:
+        """As the agent's, keeping the ``Status`` causes (a PDB refusal names its budget there)."""
+        error = super()._refusal(what, response, data)
+        return RemediationError(str(error), error.status, error.retry_after, _causes(data))
 
     # ------------------------------------------------------------------------------ nodes
 
@@ -118,8 +84,10 @@ class RemediationApi(KubeApi):
 
     # ------------------------------------------------------------------------------- pods
 
-    def list_pods(self, node: str) -> list[dict]:
-        """The pods bound to ``node`` (all namespaces), in pages, so each reply stays small."""
+    def list_pods(self, node: str) -> tuple[list[dict], bool]:
+        """The pods bound to ``node`` (all namespaces), in pages, so each reply stays small;
+        and whether that is all of them (``False`` past :data:`MAX_POD_PAGES` pages: the
+        caller must not take the pods it was not shown for gone)."""
         pods: list[dict] = []
         token = ""
         for _ in range(MAX_POD_PAGES):
@@ -133,7 +101,7 @@ class RemediationApi(KubeApi):
             token = meta.get("continue") if isinstance(meta.get("continue"), str) else ""
             if not token:
                 break
-        return pods
+        return pods, not token
 
     def evict(self, namespace: str, name: str, grace_seconds: int | None) -> dict:
         """POST a policy/v1 Eviction; 429 when a PodDisruptionBudget refuses it."""

@@ -23,9 +23,11 @@ from healthcheck.agent.remediation import rules as r
 from healthcheck.agent.remediation.actions import Actions
 from healthcheck.agent.remediation.slots import Budget
 from healthcheck.agent.remediation.store import Conflict, NodeStore
+from healthcheck.text import one_line
 
 ACTIVE_TICK = 1.0
 IDLE_TICK = 3600.0
+ERROR_BYTES = 300
 
 
 class Controller:
@@ -92,15 +94,19 @@ class Controller:
             drain_backoff=drain_backoff,
         )
         self.foreign = [rule for rule in config.rules if own(rule.condition) is None]
+        self._configured = {rule.name for rule in config.rules}
+        self._orphans_told: set[str] = set()
         self._lock = threading.Lock()
         self._not_before: dict[str, float | None] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.waiting_since: float | None = None
+        self._wait_counted = 0.0  # monotonic time up to which waiting is in the metric
         self.waiting_why = ""
         self.slot_retry = 0.0
         self.failures = 0
+        self.conflicts = 0
         self.last_error = ""
         self.phases: dict[str, dict] = {rule.name: {"phase": r.IDLE} for rule in config.rules}
 
@@ -115,7 +121,10 @@ class Controller:
             return
         data = getattr(report.result, "data", None)
         value = data.get("not_before") if isinstance(data, dict) else None
+        # A plugin's data is not trusted: NaN, infinities and times outside 1970..5138 read as
+        # unknown (act at once), as a missing time does.
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = ok and 0 <= value < r.MAX_EPOCH
         with self._lock:
             self._not_before[spec.condition] = float(value) if ok else None
         self._wake.set()
@@ -186,6 +195,18 @@ class Controller:
             state is not None and state.repaired_at is not None and "repair" in state.done
         )
 
+    def _count_wait(self, now: float) -> None:
+        """Add the time waited since the last count to the metric (it grows while waiting)."""
+        if self.metrics is not None and self.waiting_since is not None:
+            self.metrics.wait_seconds.inc(max(0.0, now - self._wait_counted))
+        self._wait_counted = now
+
+    def _stop_waiting(self, now: float) -> None:
+        """No longer waiting: a slot was taken, or nothing needs one any more."""
+        self._count_wait(now)
+        self.waiting_since = None
+        self.waiting_why = ""
+
     def _slot(self, now: float) -> bool:
         budget = self.budget
         if budget.held is not None:
@@ -200,20 +221,19 @@ class Controller:
         if ok:
             if self.waiting_since is not None:
                 waited = now - self.waiting_since
-                if self.metrics is not None:
-                    self.metrics.wait_seconds.inc(waited)
+                self._stop_waiting(now)
                 self.actions.emit(
                     "Normal",
                     "RemediationSlotAcquired",
                     f"got a remediation slot after waiting {waited:.0f}s",
                 )
-            self.waiting_since = None
             return True
         if self.waiting_since is None:
-            self.waiting_since = now
+            self.waiting_since = self._wait_counted = now
             self.actions.emit(
                 "Normal", "RemediationWaiting", f"waiting for a remediation slot: {why}"
             )
+        self._count_wait(now)
         self.waiting_why = why
         pause = min(15.0, max(self.active_tick, self.config.lease_duration / 3))
         self.slot_retry = now + pause * self._rng.uniform(0.8, 1.2)
@@ -228,19 +248,68 @@ class Controller:
         except Conflict:
             # The Node changed between our read and our write (our own status PATCH, the
             # kubelet, an operator): read it again and decide afresh, after a short pause.
+            # Doubling on each conflict in a row: something rewriting the Node constantly
+            # (a controller fighting us) costs a few requests a minute, not a hot loop.
             self.store.view = None
-            return self._rng.uniform(0.05, 0.2)
+            self.conflicts += 1
+            return self._rng.uniform(0.05, 0.2) * 2 ** min(self.conflicts - 1, 6)
         except ApiError as exc:
-            self.failures += 1
-            self.last_error = str(exc)
-            self.log(f"remediation: {exc}")
-            self.store.view = None
-            return min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
+            return self._failed(str(exc))
+        except Exception as exc:  # a bug (ours, a plugin's) must not end the loop
+            return self._failed(f"unexpected error: {type(exc).__name__}: {exc}")
         self.failures = 0
+        self.conflicts = 0
         self.last_error = ""
         if self.metrics is not None:
             self.metrics.slot_held.set(1 if self.budget.held is not None else 0)
             self.metrics.waiting.set(1 if self.waiting_since is not None else 0)
+        return wait
+
+    def _polls(self) -> bool:
+        """Whether the Node is read every ``pollInterval``: for another reporter's condition,
+        and while a live rule is active (to see an operator's uncordon, see :meth:`_read`)."""
+        return bool(self.foreign) or any(
+            not self._dry(rule) and self._state(rule) is not None for rule in self.config.rules
+        )
+
+    def _read(self) -> None:
+        """Read the Node. A Node we cordoned found schedulable was uncordoned by someone else
+        (our own uncordon clears the record in the same patch): the cordon is no longer ours,
+        and that is written down at once, so a later cordon of theirs is never undone by us."""
+        view = self.store.read()
+        orphans = sorted(set(view.record.rules) - self._configured - self._orphans_told)
+        if orphans:
+            # A rule removed or renamed in the config: nothing here knows its condition any
+            # more, so what it did is left alone, said once, for a person to undo.
+            self._orphans_told.update(orphans)
+            self.actions.emit(
+                "Warning",
+                "RemediationOrphaned",
+                f"the node's record holds rule(s) no longer configured: {', '.join(orphans[:10])};"
+                " their taint or cordon stays until removed by hand",
+            )
+        if view.record.cordoned and not view.unschedulable and not self.dry_run:
+            self.store.disown_cordon()
+            self.actions.emit(
+                "Warning",
+                "CordonOverridden",
+                "the node was uncordoned by someone else while remediating: it is left as it "
+                "is, and no cordon will be undone by this remediation",
+            )
+
+    def _failed(self, why: str) -> float:
+        """A failed step: log it (one bounded line), forget the Node as read, and back off
+        exponentially (0.5 s doubling to 30 s, jittered) so a failing server is never hammered;
+        while a slot is held, at most a third of the lease, so the slot is still renewed."""
+        self.failures += 1
+        self.last_error = one_line(why, ERROR_BYTES)
+        self.log(f"remediation: {self.last_error}")
+        self.store.view = None
+        wait = min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
+        if self.budget.held is not None:
+            # Still renew while failing (a pod list or Node patch refused): a slot that lapses
+            # while our marks stay on the node would let one more node start than allowed.
+            wait = min(wait, self.config.lease_duration / 3)
         return wait
 
     def _do(self, rule, step, now: float) -> bool:
@@ -261,13 +330,15 @@ class Controller:
         mono = self.clock.monotonic()
         read = False
         if self.store.view is None or (
-            self.foreign and mono - self.store.polled >= self.config.poll_interval
+            self._polls() and mono - self.store.polled >= self.config.poll_interval
         ):
-            self.store.read()
+            self._read()
             read = True
         steps = self._evaluate(now)
         wanted = any(self._needs_slot(rule, s, self._state(rule)) for rule, s in steps)
         have_slot = self._slot(mono) if wanted else False
+        if not wanted and self.waiting_since is not None:
+            self._stop_waiting(mono)  # e.g. the condition cleared before a slot came
 
         def writes(step, rule) -> bool:
             if step.kind in (r.UNDO, r.REPAIR_FAILED):
@@ -275,7 +346,7 @@ class Controller:
             return step.kind in (r.START, r.ACT) and (have_slot or self._dry(rule))
 
         if not read and any(writes(s, rule) for rule, s in steps):
-            self.store.read()  # act on the node as it is now, not as it was; not while waiting
+            self._read()  # act on the node as it is now, not as it was; not while waiting
         wakes = []
         for rule in self.config.rules:
             step = None
@@ -311,7 +382,7 @@ class Controller:
             self.log("remediation: slot released")
         if self.budget.held is not None:
             wakes.append(self.budget.renew_due - mono)
-        if self.foreign:
+        if self._polls():
             wakes.append(self.config.poll_interval - (mono - self.store.polled))
         return max(0.0, min([IDLE_TICK, *wakes]))
 

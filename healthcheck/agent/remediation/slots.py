@@ -27,6 +27,7 @@ from healthcheck.agent.kube import ApiError
 LABEL = "remediation.node-healthcheck.io/lease"
 PREFIX = "node-healthcheck-slot"
 NODE_COUNT_TTL = 300.0  # a percentage budget re-counts the nodes at most this often
+MAX_FOREIGN_LEASE = 3600.0  # a Lease's own leaseDurationSeconds is believed up to this
 
 
 def micro_time(epoch: float) -> str:
@@ -98,6 +99,7 @@ class Budget:
         # lease name -> (record key, first monotonic time this node saw that record)
         self._seen: dict[str, tuple[tuple, float]] = {}
         self._node_count: tuple[int, float] | None = None
+        self._gate_seen: tuple[tuple, float] | None = None  # (gate record key, first seen)
         self.held: dict | None = None  # our Lease as last written
         self.renew_due = 0.0
         self.acquired_at: float | None = None
@@ -131,7 +133,10 @@ class Budget:
         duration = spec.get("leaseDurationSeconds")
         if not isinstance(duration, int) or isinstance(duration, bool) or duration <= 0:
             duration = int(self.lease_duration)
-        return now - seen[1] > max(float(duration), self.lease_duration)
+        # A holder's own duration counts, but not beyond MAX_FOREIGN_LEASE (unless ours is
+        # longer): a corrupt 2^31 s would otherwise block a slot for decades.
+        duration = min(float(duration), MAX_FOREIGN_LEASE)
+        return now - seen[1] > max(duration, self.lease_duration)
 
     def slot_names(self, n: int) -> list[str]:
         return [f"{self.prefix}-{i}" for i in range(n)]
@@ -166,14 +171,27 @@ class Budget:
             return self.api.create_lease(self.namespace, body)
         return self.api.update_lease(self.namespace, name, body)
 
-    def _gate_open(self, leases: dict[str, dict], now_wall: float) -> tuple[bool, str]:
+    def _gate_open(self, leases: dict[str, dict], now: float, now_wall: float) -> tuple[bool, str]:
+        """Whether a start may happen now (and, if so, the gate moved to now).
+
+        The last start's time is another node's wall clock: one far ahead (or a hand-written
+        time in the future) would close the gate for the whole fleet until then. So the gate
+        also opens once this node has seen the same gate record unchanged for ``minInterval``
+        on its own monotonic clock, as slot expiry does.
+        """
         if self.min_interval <= 0:
             return True, ""
         gate = leases.get(f"{self.prefix}-gate")
         last = parse_micro_time(_spec(gate).get("acquireTime")) if gate else None
+        if gate is not None:
+            key = (_meta(gate).get("resourceVersion"), _spec(gate).get("acquireTime"))
+            if self._gate_seen is None or self._gate_seen[0] != key:
+                self._gate_seen = (key, now)
+            if now - self._gate_seen[1] >= self.min_interval:
+                last = None  # unchanged for a whole interval here: whatever its time says
         if last is not None and now_wall - last < self.min_interval:
             who = holder_of(gate) or "another node"
-            return False, f"{who} started {now_wall - last:.0f}s ago (minInterval)"
+            return False, f"{who} started {max(0.0, now_wall - last):.0f}s ago (minInterval)"
         body = self._body(f"{self.prefix}-gate", gate, now_wall)
         body["metadata"]["labels"][LABEL] = "gate"
         try:
@@ -211,7 +229,7 @@ class Budget:
         free = [n for n in self.slot_names(limit) if n not in busy]
         if not free:
             return False, f"all {limit} slot(s) held"
-        open_, why = self._gate_open(leases, now_wall)
+        open_, why = self._gate_open(leases, now, now_wall)
         if not open_:
             return False, why
         name = self._rng.choice(free)

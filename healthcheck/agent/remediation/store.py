@@ -26,7 +26,10 @@ class NodeStore:
         self.is_dry = is_dry
         self.view: NodeView | None = None
         self.polled = 0.0  # monotonic time of the last read
-        self.dry_states: dict[str, r.RuleState] = {}
+        # What a dry run would have written on the Node: its states and whether it would
+        # have cordoned (so its undo says what the real one would do, e.g. not uncordon an
+        # operator's cordon).
+        self.dry = r.Record()
 
     def read(self) -> NodeView:
         self.view = NodeView(self.api.get_node(self.node))
@@ -35,8 +38,12 @@ class NodeStore:
 
     def state(self, rule) -> r.RuleState | None:
         if self.is_dry(rule):
-            return self.dry_states.get(rule.name)
+            return self.dry.rules.get(rule.name)
         return self.view.record.rules.get(rule.name) if self.view else None
+
+    def record(self, rule) -> r.Record:
+        """The record ``rule``'s states live in: the Node's, or the dry run's in memory."""
+        return self.dry if self.is_dry(rule) else self.view.record
 
     def _patch(self, record: r.Record, **changes) -> None:
         body = patch_body(self.view, record, **changes)
@@ -48,15 +55,16 @@ class NodeStore:
             raise
         self.view = NodeView(node) if node else self.read()
 
+    def disown_cordon(self) -> None:
+        """Record that the cordon is no longer ours (someone uncordoned the node)."""
+        record = self.view.record.copy()
+        record.cordoned = False
+        self._patch(record)
+
     def save(self, rule, state: r.RuleState | None, **changes) -> None:
         """Write ``state`` for ``rule`` (with node ``changes``), or keep it in memory when dry."""
-        if self.is_dry(rule):
-            if state is None:
-                self.dry_states.pop(rule.name, None)
-            else:
-                self.dry_states[rule.name] = state
-            return
-        record = self.view.record.copy()
+        dry = self.is_dry(rule)
+        record = self.dry if dry else self.view.record.copy()
         if state is None:
             record.rules.pop(rule.name, None)
         else:
@@ -65,4 +73,5 @@ class NodeStore:
             record.cordoned = True
         elif changes.get("unschedulable") is False:
             record.cordoned = False
-        self._patch(record, **changes)
+        if not dry:
+            self._patch(record, **changes)
