@@ -318,3 +318,44 @@ def test_kubelet_kubeconfig_patches_its_own_node_and_not_another(shipped_rbac, r
         env.delete_node(own)
         env.delete_node("someone-else")
         env.request("DELETE", "/api/v1/namespaces/default/events")
+
+
+INCLUSTER = """set -e
+mount -t tmpfs tmpfs /run
+mkdir -p /run/secrets/kubernetes.io/serviceaccount
+cp "$1/token" "$1/ca.crt" /run/secrets/kubernetes.io/serviceaccount/
+shift
+exec "$@"
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (a private mount namespace)")
+def test_in_cluster_config_with_a_real_service_account_token(kube_real, tmp_path):
+    """The DaemonSet path: no kubeconfig, a token the apiserver issued for the shipped
+    ServiceAccount (TokenRequest), mounted where a pod has it, in a private mount namespace."""
+    env = kube_real.env
+    token = env.kubectl("create", "token", "node-healthcheck", "-n", "kube-system").stdout
+    secrets = tmp_path / "sa"
+    secrets.mkdir()
+    (secrets / "token").write_text(token.strip())
+    (secrets / "ca.crt").write_bytes(env.ca_file.read_bytes())
+    a = Agent(tmp_path, "", kube_real.node)
+    a.flag.touch()
+    argv = [a.argv[0], "agent", "--config", str(a.config), "--node-name", kube_real.node, "--once"]
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", INCLUSTER, "sh",
+         str(secrets), *argv],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+             "KUBERNETES_SERVICE_PORT": str(env.port)},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr  # the check's problem, reported
+    assert kube_real.conditions(kube_real.node)["FlipProblem"]["status"] == "True"
+    users = {e["user"]["username"] for e in env.audit(since=kube_real.since)}
+    assert "system:serviceaccount:kube-system:node-healthcheck" in users
+    # the bound token's own identity, not the static one: it carries the token's credential id
+    bound = [
+        e for e in env.audit(user="agent", since=kube_real.since)
+        if "authentication.kubernetes.io/credential-id" in e["user"].get("extra", {})
+    ]  # fmt: skip
+    assert bound, "no request authenticated with the issued token"
