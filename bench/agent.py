@@ -245,15 +245,39 @@ def npd_configs(directory: Path, cri_socket: str | None, native: Path | None = N
     return files
 
 
+def healthy_endpoint() -> int:
+    """A loopback HTTP server answering 200 to every GET (a healthy kubelet or kube-proxy)."""
+    import http.server
+
+    class Healthy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Healthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server.server_address[1]
+
+
 def standin_systemctl(directory: Path) -> dict:
-    """An environment whose ``systemctl`` is a stand-in that fails: no repair touches this
-    machine (kubelet and kube-proxy are absent here, so their checks fail and want repair)."""
+    """The checks' environment: a stand-in ``systemctl`` that fails (no repair touches this
+    machine), and the kubelet and kube-proxy health ports on loopback servers of our own that
+    answer 200, so a node at rest is healthy and no other job's kubelet on this shared machine
+    (port 10248) changes what is measured."""
     directory.mkdir(exist_ok=True)
     script = directory / "systemctl"
     script.write_text("#!/bin/sh\necho 'systemctl stand-in: no systemd here' >&2\nexit 1\n")
     script.chmod(0o755)
     env = dict(os.environ)
     env["PATH"] = f"{directory}:{env.get('PATH', '/usr/bin:/bin')}"
+    env["HOST_ADDRESS"] = "127.0.0.1"
+    env["KUBELET_PORT"] = str(healthy_endpoint())
+    env["KUBEPROXY_PORT"] = str(healthy_endpoint())
     return env
 
 
