@@ -108,7 +108,34 @@ class TreeSampler:
         self._thread.join(5)
 
 
+STARTED: list[subprocess.Popen] = []  # every daemon this bench started, stopped in main()
+
+
+def die_with_bench() -> None:
+    """In the child before exec: be killed when the bench dies, however it dies."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+def spawn(argv: list[str], log: Path, env: dict) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_bench,  # only prctl between fork and exec
+        )
+    STARTED.append(proc)
+    return proc
+
+
 def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
     proc.terminate()
     try:
         proc.wait(15)
@@ -322,22 +349,16 @@ def start_npd(
 
     daemon = assets("npd") / "node-problem-detector"
     identity, node = ("admin", NATIVE_NODE) if native else ("node", server.npd_node)
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [
-                str(daemon),
-                f"--apiserver-override={server.npd_override(identity)}",
-                f"--hostname-override={node}",
-                "--config.custom-plugin-monitor=" + ",".join(str(c) for c in configs),
-                "--prometheus-address=127.0.0.1",
-                f"--prometheus-port={free_port()}",
-                f"--port={free_port()}",
-            ],
-            env=env,
-            stdout=out,
-            stderr=out,
-            stdin=subprocess.DEVNULL,
-        )
+    argv = [
+        str(daemon),
+        f"--apiserver-override={server.npd_override(identity)}",
+        f"--hostname-override={node}",
+        "--config.custom-plugin-monitor=" + ",".join(str(c) for c in configs),
+        "--prometheus-address=127.0.0.1",
+        f"--prometheus-port={free_port()}",
+        f"--port={free_port()}",
+    ]
+    return spawn(argv, log, env)
 
 
 def free_port() -> int:
@@ -349,8 +370,7 @@ def free_port() -> int:
 def start_agent(config: Path, kubeconfig: str, env: dict, log: Path) -> subprocess.Popen:
     argv = [str(BIN / "healthcheck"), "agent", "--config", str(config)]
     argv += ["--kubeconfig", kubeconfig, "--node-name", AGENT_NODE]
-    with open(log, "ab") as out:
-        return subprocess.Popen(argv, stderr=out, stdout=out, env=env, stdin=subprocess.DEVNULL)
+    return spawn(argv, log, env)
 
 
 def usage_report(pid: int, sampler: TreeSampler, duration: float, settled) -> dict:
@@ -707,6 +727,14 @@ def main() -> None:
         with_npd = why is None
         if why:
             print(f"NPD side not run: {why}", file=sys.stderr)
+    try:
+        measure(args, with_npd)
+    finally:
+        for proc in STARTED:
+            stop_process(proc)
+
+
+def measure(args, with_npd: bool) -> None:
     report: dict = {"server": args.server, "machine": "2 cores, shared with other jobs"}
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
