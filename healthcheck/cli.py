@@ -386,7 +386,14 @@ def cmd_agent(argv: list[str]) -> int:
     parser.add_argument("--once", action="store_true", help="run every check once, report, exit")
     parser.add_argument("--kubeconfig", metavar="PATH", help="default: the in-cluster config")
     parser.add_argument("--node-name", metavar="NAME", help="default: $NODE_NAME, then hostname")
-    parser.add_argument("--dry-run", action="store_true", help="print API writes, send nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print API writes and repairs, do neither"
+    )
+    parser.add_argument(
+        "--output",
+        choices=("json", "table"),
+        help="--dry-run's form (default: table on a terminal, else JSON lines)",
+    )
     parser.add_argument("--check-config", action="store_true", help="validate FILE and exit")
     args = parser.parse_args(argv)
     from healthcheck.agent.main import AgentUsageError, run
@@ -399,6 +406,7 @@ def cmd_agent(argv: list[str]) -> int:
             node=args.node_name,
             dry_run=args.dry_run,
             check_config=args.check_config,
+            output=args.output,
         )
     except AgentUsageError as exc:
         raise UsageError(f"{PROG} agent: {exc}") from None

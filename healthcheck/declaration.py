@@ -37,14 +37,18 @@ def parse_bool(text: str) -> bool:
 
 
 def _parse_int(text: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise ValueError(f'invalid integer "{text}"') from None
+    # int() would also take " 3", "1_0" and non-ASCII digits such as "٣"; an option takes
+    # ASCII digits with an optional sign only.
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body or not body.isascii() or not body.isdigit():
+        raise ValueError(f'invalid integer "{text}"')
+    return int(text, 10)
 
 
 def _parse_float(text: str) -> float:
     try:
+        if not text.isascii() or "_" in text or text != text.strip():
+            raise ValueError(text)  # float() would take "٣", "1_0" and blanks around
         value = float(text)
     except ValueError:
         raise ValueError(f'invalid number "{text}"') from None

@@ -25,21 +25,25 @@ class Result:
     """A status and one short human-readable message.
 
     The message is kept as given; :func:`clamp_message` makes it protocol-safe when printed.
+    ``data`` (optional, keyword-only) carries machine-readable facts for the agent, never
+    printed and never parsed back out of the message; the one key the agent reads today is
+    ``not_before`` (epoch seconds, UTC: when a scheduled disruption starts). Equality ignores it.
     """
 
-    __slots__ = ("message", "status")
+    __slots__ = ("data", "message", "status")
 
-    def __init__(self, status: Status, message: str = "") -> None:
+    def __init__(self, status: Status, message: str = "", *, data: dict | None = None) -> None:
         self.status = Status(status)
         self.message = message
+        self.data = data
 
     @classmethod
     def ok(cls, message: str = "") -> Result:
         return cls(Status.OK, message)
 
     @classmethod
-    def problem(cls, message: str) -> Result:
-        return cls(Status.PROBLEM, message)
+    def problem(cls, message: str, *, data: dict | None = None) -> Result:
+        return cls(Status.PROBLEM, message, data=data)
 
     @classmethod
     def unknown(cls, message: str) -> Result:

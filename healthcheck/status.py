@@ -77,4 +77,9 @@ def run_status(as_json: bool = False, color: str = "auto") -> int:
             for r in rows
         ]
         print(render_table(["CHECK", "STATUS", "TIME", "MESSAGE"], table, 1, use_colour(color)))
+        from healthcheck.agent.remediation.local import agent_entry, status_line
+
+        line = status_line(agent_entry())  # only when a local agent remediates
+        if line:
+            print(line)
     return int(worst(statuses))

@@ -38,7 +38,7 @@ DEFAULT_PLUGIN_TIMEOUT = 5.0  # NPD's pluginConfig.timeout
 DEFAULT_PLUGIN_INTERVAL = 30.0  # NPD's invoke_interval
 MAX_CONFIG_BYTES = 1 << 20
 
-TOP_KEYS = ("checks", "heartbeatPeriod", "eventNamespace", "metrics", "server")
+TOP_KEYS = ("checks", "heartbeatPeriod", "eventNamespace", "metrics", "server", "remediation")
 CHECK_KEYS = (
     "checker",
     "name",
@@ -100,6 +100,7 @@ class AgentConfig:
         self.namespace: str = namespace
         self.metrics: tuple[str, int] | None = metrics
         self.server: tuple[str, int] | None = server
+        self.remediation = None  # a remediation.config.RemediationConfig when configured
 
     def condition_types(self) -> list[CheckSpec]:
         """The first permanent check of each condition type, in config order."""
@@ -306,13 +307,18 @@ def parse_config(data, catalog) -> AgentConfig:
         names[spec.name] = i
     heartbeat = _duration(data.get("heartbeatPeriod", "5m"), "heartbeatPeriod")
     namespace = _expect(data.get("eventNamespace", DEFAULT_NAMESPACE), str, "eventNamespace")
-    return AgentConfig(
+    config = AgentConfig(
         checks,
         heartbeat,
         namespace or DEFAULT_NAMESPACE,
         parse_address(data.get("metrics", DEFAULT_METRICS), "metrics"),
         parse_address(data.get("server", DEFAULT_SERVER), "server"),
     )
+    if data.get("remediation") is not None:
+        from healthcheck.agent.remediation.config import parse_remediation
+
+        config.remediation = parse_remediation(data["remediation"], checks)
+    return config
 
 
 def _strict_loader():

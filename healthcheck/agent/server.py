@@ -9,8 +9,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from healthcheck.agent.clock import rfc3339
 
 
-def conditions_json(conditions) -> bytes:
-    """The conditions as NPD's condition manager lists them (a JSON array)."""
+def conditions_json(conditions, remediation=None) -> bytes:
+    """The conditions as NPD's condition manager lists them (a JSON array); with
+    ``remediation`` (a running controller) one more entry carries its state."""
+    extra = []
+    if remediation is not None:
+        from healthcheck.agent.remediation.wiring import conditions_entry
+
+        extra.append(conditions_entry(remediation.snapshot()))
     return json.dumps(
         [
             {
@@ -22,10 +28,11 @@ def conditions_json(conditions) -> bytes:
             }
             for c in conditions
         ]
+        + extra
     ).encode()
 
 
-def serve(address: tuple[str, int], table) -> ThreadingHTTPServer:
+def serve(address: tuple[str, int], table, remediation=None) -> ThreadingHTTPServer:
     """Start the server on ``address`` in a daemon thread and return it."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -35,7 +42,8 @@ def serve(address: tuple[str, int], table) -> ThreadingHTTPServer:
             if self.path == "/healthz":
                 body, kind = b"ok", "text/plain; charset=utf-8"
             elif self.path == "/conditions":
-                body, kind = conditions_json(table.snapshot()[1]), "application/json"
+                body = conditions_json(table.snapshot()[1], remediation)
+                kind = "application/json"
             else:
                 self.send_error(404)
                 return

@@ -351,3 +351,121 @@ def request(
 def join_host_port(host: str, port: int | str) -> str:
     """``host:port`` with IPv6 hosts bracketed, as Go's net.JoinHostPort."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# Go's http.Client follows these with a Location header. Its default CheckRedirect stops "after
+# 10 redirects": the 10th response may not be a redirect again, so 9 are followed.
+REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+MAX_REQUESTS = 10
+
+
+def probe_status(url: str, *, timeout: float, max_requests: int = MAX_REQUESTS) -> tuple[int, str]:
+    """``GET url`` as NPD's health-checker does it with Go's ``http.Client``: the final status
+    and reason, following redirects, without reading the body.
+
+    Redirects are followed as Go's client follows them: 301, 302, 303, 307 and 308 carrying a
+    ``Location`` (resolved against the current URL), in at most ``max_requests`` requests (a
+    redirect in answer to the last is an error, Go's "stopped after 10 redirects"), all within
+    one ``timeout``. Only ``http://`` targets are followed (this
+    client speaks no TLS); any other scheme is an :class:`HttpError`, as a failed request is to
+    Go. The body of the final response is never read, so a broken one does not matter: NPD
+    looks only at the status code. Raises :class:`HttpError` when no status arrives.
+    """
+    deadline = time.monotonic() + timeout
+    for _hop in range(max_requests):
+        host, port, path = split_url(url)
+        with Connection(host, port) as conn:
+            status, reason, headers = _head_of_get(conn, path, deadline)
+        location = headers.get("location")
+        if status not in REDIRECT_STATUSES or location is None:
+            return status, reason
+        url = _resolve_location(url, location)
+    raise HttpError(f"stopped after {max_requests} redirects")
+
+
+def _resolve_location(base: str, location: str) -> str:
+    """``location`` resolved against ``base`` (RFC 3986), refused unless it is ``http://``."""
+    from urllib.parse import urljoin, urlsplit  # only a redirect pays for importing it
+
+    if any(c in location for c in "\r\n\x00"):
+        raise HttpError("malformed Location header")
+    try:
+        target = urljoin(base, location.strip())
+        scheme = urlsplit(target).scheme.lower()
+    except ValueError:
+        raise HttpError(f"malformed redirect location {location[:80]!r}") from None
+    if scheme != "http":
+        raise HttpError(f"redirect to a {scheme or 'schemeless'} URL is not followed")
+    return target.split("#", 1)[0]
+
+
+def _head_of_get(conn: Connection, path: str, deadline: float) -> tuple[int, str, dict]:
+    """Send ``GET path`` and read the response head only (status, reason, headers)."""
+    if any(c in path for c in " \r\n"):
+        raise HttpError(f"refusing a request line with whitespace: GET {path[:80]!r}")
+    if conn._sock is None:
+        conn._sock = conn._connect(deadline)
+    host_header = f"[{conn.host}]" if ":" in conn.host else conn.host
+    payload = (
+        f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("latin-1", "replace")
+    try:
+        conn._sock.settimeout(max(0.001, deadline - time.monotonic()))
+        conn._sock.sendall(payload)
+        status, reason, headers = _go_read_head(_Reader(conn._sock, deadline))
+    except TimeoutError:
+        raise HttpError("timed out waiting for the response") from None
+    except OSError as exc:
+        raise HttpError(f"connection failed: {exc.strerror or exc}") from None
+    return status, reason, headers
+
+
+def _go_read_head(reader: _Reader) -> tuple[int, str, dict]:
+    """A response head read as Go's net/http reads one: lines end in LF or CRLF, the status
+    code is exactly three digits, the version ``HTTP/x.y``, every header line has a colon, and
+    up to five 1xx responses (but 101) are skipped. Raises :class:`HttpError` where Go errs."""
+    for _ in range(6):
+        budget = MAX_HEADER_BYTES
+        lines: list[bytes] = []
+        while True:
+            line = reader.read_until(b"\n", budget)
+            budget -= len(line)
+            if budget < 0:
+                raise HttpError(f"response headers larger than {MAX_HEADER_BYTES} bytes")
+            line = line[:-1].removesuffix(b"\r")
+            if not line:
+                break
+            lines.append(line)
+        if not lines:
+            raise HttpError("malformed HTTP response: empty status line")
+        status, reason = _go_status_line(lines[0].decode("latin-1"))
+        headers: dict[str, str] = {}
+        for raw in lines[1:]:
+            name, colon, value = raw.decode("latin-1").partition(":")
+            if not colon or not name or name != name.strip():
+                raise HttpError(f"malformed MIME header line: {raw[:60]!r}")
+            headers[name.lower()] = value.strip(" \t")
+        if not 100 <= status < 200 or status == 101:
+            return status, reason, headers
+    raise HttpError("too many 1xx informational responses")
+
+
+def _go_status_line(line: str) -> tuple[int, str]:
+    """``HTTP/1.1 200 OK`` -> (200, "OK"), with Go's checks of the version and the code."""
+    version, space, rest = line.partition(" ")
+    if not space:
+        raise HttpError(f"malformed HTTP response {line[:60]!r}")
+    code, _, reason = rest.lstrip(" ").partition(" ")
+    digits = code[1:] if code[:1] == "+" else code
+    if len(code) != 3 or not digits.isascii() or not digits.isdigit():
+        raise HttpError(f"malformed HTTP status code {code[:20]!r}")
+    if not (
+        len(version) == 8
+        and version.startswith("HTTP/")
+        and version[5] in "0123456789"
+        and version[6] == "."
+        and version[7] in "0123456789"
+    ):
+        raise HttpError(f"malformed HTTP version {version[:20]!r}")
+    return int(digits), reason

@@ -305,11 +305,11 @@ def test_kubelet_kubeconfig_patches_its_own_node_and_not_another(shipped_rbac, r
         assert proc.returncode == 1, proc.stderr  # the check's problem, reported
         assert env.node_conditions(own)["FlipProblem"]["status"] == "True"
         # Another node: the node authorizer refuses even to read it, so nothing is patched;
-        # the check is fine, the report failed: exit 2 with one line.
+        # the check is fine, the report failed: exit 3 (not reported), one line per attempt.
         a.flag.unlink()
         other = [*once[:-3], "--node-name", "someone-else", "--once"]
         proc = run_cli(*other)
-        assert proc.returncode == 2, proc.stderr
+        assert proc.returncode == 3, proc.stderr
         assert "cannot read 'someone-else', only its own Node object" in proc.stderr
         assert "Traceback" not in proc.stderr
         assert all(line.startswith("healthcheck agent: ") for line in proc.stderr.splitlines())
