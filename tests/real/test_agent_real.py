@@ -264,9 +264,16 @@ def test_node_deleted_and_recreated_while_the_agent_runs(kube_real, agent):
     assert a.running()
     kube.add_node(kube.node)
     assert kube.wait_for(flip_is("True", "FlipBad"), 15), a.stderr()
-    # Recreated again with nothing changing: the heartbeat puts our condition back.
+    # Recreated again with nothing changing: the heartbeat puts our condition back, and later
+    # events name the new Node's UID (kubectl describe node finds events by it).
     kube.add_node(kube.node)
     assert kube.wait_for(flip_is("True", "FlipBad"), 15), a.stderr()
+    uid = kube.node_uid(kube.node)
+    a.flag.unlink()
+    assert kube.wait_for(flip_is("False", "FlipOK"), 15), a.stderr()
+    assert kube.wait_for(lambda k: any(e["reason"] == "FlipOK" for e in k.events()), 10)
+    (healthy,) = [e for e in kube.events() if e["reason"] == "FlipOK"]
+    assert healthy["involvedObject"]["uid"] == uid
     assert "Traceback" not in a.stderr()
     assert a.stop() == 0
 
