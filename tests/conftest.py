@@ -115,7 +115,8 @@ def make_journal(tmp_path):
 
 @pytest.fixture
 def double():
-    """The Kubernetes API server double (tests/k8s_double.py) with one node, ``node-1``."""
+    """The Kubernetes API server double (tests/k8s_double.py) with one node, ``node-1``: for
+    faults the real apiserver cannot produce on demand (use ``kube`` for everything else)."""
     from k8s_double import ApiServerDouble
 
     server = ApiServerDouble()

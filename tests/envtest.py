@@ -261,8 +261,16 @@ class Envtest:
             self.pki = make_pki(self.workdir / "pki")
             self._write_tokens()
             self._start_etcd()
-            self.port = free_port()
-            self.start_apiserver()
+            for attempt in range(3):
+                self.port = free_port()
+                try:
+                    self.start_apiserver()
+                    break
+                except EnvtestError:
+                    # another process may have taken the free port meanwhile: a new one
+                    log = (self.workdir / "kube-apiserver.log").read_text(errors="replace")
+                    if attempt == 2 or "address already in use" not in log:
+                        raise
         except BaseException:
             self.stop()
             raise

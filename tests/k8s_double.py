@@ -1,4 +1,8 @@
-"""A TEST DOUBLE of the Kubernetes API server (no real one can run on these machines).
+"""A TEST DOUBLE of the Kubernetes API server, kept only for faults the real one cannot be made
+to produce on demand: a chosen status (5xx, 409) or a 429 with ``Retry-After`` on the very next
+request, a stalled answer, one event refused with 422. It also records the raw request bodies,
+so tests check the wire format. Everything else the agent does is tested against the real
+kube-apiserver (tests/envtest.py; the ``kube`` fixture runs a test against both).
 
 It is a real HTTP server on loopback that implements exactly, and only, what the agent uses,
 following the real API's paths, verbs, content types, status codes and ``Status`` bodies:

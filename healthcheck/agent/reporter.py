@@ -163,13 +163,18 @@ class Reporter:
             return self.failures > 0 or now - since >= self.batch_window
         return self.last_sync is None or now - self.last_sync >= self.heartbeat
 
-    def _adopt(self) -> None:
-        node = self.api.get_node(self.node)
-        metadata = node.get("metadata") if isinstance(node.get("metadata"), dict) else {}
-        uid = metadata.get("uid")
+    def _take_uid(self, node) -> None:
+        """Events name the node by UID (``kubectl describe node`` finds them by it): follow a
+        Node deleted and recreated under the same name, from any answer that carries it."""
+        metadata = node.get("metadata") if isinstance(node, dict) else None
+        uid = metadata.get("uid") if isinstance(metadata, dict) else None
         if isinstance(uid, str) and uid:
             with self._lock:
                 self.correlator.node_uid = uid
+
+    def _adopt(self) -> None:
+        node = self.api.get_node(self.node)
+        self._take_uid(node)
         status = node.get("status") if isinstance(node.get("status"), dict) else {}
         adopted = self.table.adopt(status.get("conditions"))
         if adopted:
@@ -180,7 +185,8 @@ class Reporter:
         with self._lock:
             self.dirty_since = None
         version, conditions = self.table.snapshot()
-        self.api.patch_node_status(self.node, patch_body(conditions, self.clock.time()))
+        node = self.api.patch_node_status(self.node, patch_body(conditions, self.clock.time()))
+        self._take_uid(node)
         self.sent_version = version
         self.last_sync = now
         self.patches_sent += 1
