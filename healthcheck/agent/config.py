@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 
+from healthcheck.agent.traffic import KEYS as TRAFFIC_KEYS
+from healthcheck.agent.traffic import TrafficSettings, parse_traffic
 from healthcheck.declaration import Options
 from healthcheck.duration import parse_duration
 
@@ -38,7 +40,7 @@ DEFAULT_PLUGIN_TIMEOUT = 5.0  # NPD's pluginConfig.timeout
 DEFAULT_PLUGIN_INTERVAL = 30.0  # NPD's invoke_interval
 MAX_CONFIG_BYTES = 1 << 20
 
-TOP_KEYS = ("checks", "heartbeatPeriod", "eventNamespace", "metrics", "server")
+TOP_KEYS = ("checks", "heartbeatPeriod", "eventNamespace", "metrics", "server", *TRAFFIC_KEYS)
 CHECK_KEYS = (
     "checker",
     "name",
@@ -100,6 +102,7 @@ class AgentConfig:
         self.namespace: str = namespace
         self.metrics: tuple[str, int] | None = metrics
         self.server: tuple[str, int] | None = server
+        self.traffic = TrafficSettings()  # rate limit and spread (healthcheck.agent.traffic)
 
     def condition_types(self) -> list[CheckSpec]:
         """The first permanent check of each condition type, in config order."""
@@ -306,13 +309,18 @@ def parse_config(data, catalog) -> AgentConfig:
         names[spec.name] = i
     heartbeat = _duration(data.get("heartbeatPeriod", "5m"), "heartbeatPeriod")
     namespace = _expect(data.get("eventNamespace", DEFAULT_NAMESPACE), str, "eventNamespace")
-    return AgentConfig(
+    config = AgentConfig(
         checks,
         heartbeat,
         namespace or DEFAULT_NAMESPACE,
         parse_address(data.get("metrics", DEFAULT_METRICS), "metrics"),
         parse_address(data.get("server", DEFAULT_SERVER), "server"),
     )
+    try:
+        config.traffic = parse_traffic(data)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return config
 
 
 def _strict_loader():
