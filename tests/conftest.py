@@ -122,3 +122,51 @@ def double():
     server.add_node("node-1")
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def envtest(tmp_path_factory):
+    """A real kube-apiserver + etcd for the whole session (tests/envtest.py's :class:`Envtest`).
+
+    Skipped with one line where the binaries are absent; a failure instead under ``CI=true``
+    when ``../shared/envtest`` is there, since a skip would then hide a gap.
+    """
+    from envtest import EnvtestError, find_binaries, start_envtest
+    from shared_assets import shared_present
+
+    try:
+        folder = find_binaries()
+    except EnvtestError as exc:
+        message = f"real kube-apiserver tier: {exc}"
+        if os.environ.get("CI") == "true" and shared_present("envtest"):
+            pytest.fail(f"{message} (CI=true and ../shared/envtest exists: it must not skip)")
+        pytest.skip(message)
+    # A server that is there but fails to start is a failure, never a skip.
+    with start_envtest(tmp_path_factory.mktemp("envtest"), assets=folder) as env:
+        yield env
+
+
+RBAC_YAML = REPO / "packaging" / "kubernetes" / "rbac.yaml"
+
+
+@pytest.fixture(scope="session")
+def shipped_rbac(envtest):
+    """The session's real apiserver with packaging/kubernetes/rbac.yaml applied, as shipped."""
+    envtest.kubectl("apply", "-f", str(RBAC_YAML))
+    return envtest
+
+
+@pytest.fixture(params=["double", "real"])
+def kube(request):
+    """The API server an agent test runs against (tests/kube_backends.py): the double, then the
+    real kube-apiserver with the shipped RBAC, the agent as its ServiceAccount."""
+    from kube_backends import DoubleBackend, RealBackend
+
+    if request.param == "double":
+        yield DoubleBackend(request.getfixturevalue("double"))
+        return
+    backend = RealBackend(request.getfixturevalue("shipped_rbac"))
+    try:
+        yield backend
+    finally:
+        backend.close()

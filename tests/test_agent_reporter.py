@@ -1,7 +1,10 @@
-"""The reporter against the API server double: fail-safe start, batching, heartbeat, faults.
+"""The reporter against an API server: fail-safe start, batching, heartbeat, faults.
 
-The double (tests/k8s_double.py) is a real HTTP server on loopback standing in for the API
-server, which cannot run here. Timing is driven by a fake clock, not by sleeping.
+Tests taking ``kube`` run twice: against the real kube-apiserver (tests/envtest.py, the agent
+as the shipped ServiceAccount) and against the double (tests/k8s_double.py), which also checks
+the wire format. Tests taking ``double`` inject what the real server cannot be made to do on
+demand: a 5xx/409 or 429 with Retry-After on the next request, a stalled answer, a 422 for one
+event. Timing is driven by a fake clock, not by sleeping.
 """
 
 from __future__ import annotations
@@ -36,27 +39,38 @@ def spec(condition="KubeletUnhealthy", reason="KubeletUnhealthy"):
     )
 
 
-@pytest.fixture
-def make(double, tmp_path):
+def builder(kubeconfig: str, node: str):
     def build(specs=None, timeout=5.0, **kw):
-        api = KubeApi(load_client_config(write_kubeconfig(tmp_path / "kc", double.url)), timeout)
+        api = KubeApi(load_client_config(kubeconfig), timeout)
         clock = FakeClock()
         table = ConditionTable(list(specs or [spec()]), clock)
-        correlator = EventCorrelator(NODE, "default", "healthcheck-agent", clock)
+        correlator = EventCorrelator(node, "default", "healthcheck-agent", clock)
         kw.setdefault("rng", random.Random(1))
-        reporter = Reporter(api, NODE, table, correlator, clock, heartbeat=300, **kw)
+        reporter = Reporter(api, node, table, correlator, clock, heartbeat=300, **kw)
         return reporter, table, clock
 
     return build
+
+
+@pytest.fixture
+def make(double, tmp_path):
+    """A reporter on a fake clock talking to the double (for injected faults)."""
+    return builder(write_kubeconfig(tmp_path / "kc", double.url), NODE)
+
+
+@pytest.fixture
+def make_kube(kube, tmp_path):
+    """A reporter on a fake clock talking to ``kube`` (the real server, then the double)."""
+    return builder(kube.kubeconfig(tmp_path), kube.node)
 
 
 def patches(double):
     return [r for r in double.requests if r.method == "PATCH" and r.path.endswith("/status")]
 
 
-def test_fail_safe_start_adopts_the_nodes_conditions_before_any_patch(double, make):
-    double.add_node(
-        NODE,
+def test_fail_safe_start_adopts_the_nodes_conditions_before_any_patch(kube, make_kube):
+    kube.add_node(
+        kube.node,
         [
             {
                 "type": "KubeletUnhealthy",
@@ -67,27 +81,27 @@ def test_fail_safe_start_adopts_the_nodes_conditions_before_any_patch(double, ma
             }
         ],
     )
-    reporter, table, clock = make()
+    reporter, table, clock = make_kube()
     reporter.step()
-    assert [r.method for r in double.requests] == ["GET"]
+    assert [c.method for c in kube.requests()] == ["GET"]
     assert table.get("KubeletUnhealthy").status == "True"
-    assert double.conditions(NODE)["KubeletUnhealthy"]["message"] == "broken before restart"
+    assert kube.conditions(kube.node)["KubeletUnhealthy"]["message"] == "broken before restart"
     events = table.apply(spec(), Status.OK, "")
     reporter.record(events)
     reporter.changed()
     reporter.step()
     clock.advance(0.5)
     reporter.step()
-    cond = double.conditions(NODE)["KubeletUnhealthy"]
+    cond = kube.conditions(kube.node)["KubeletUnhealthy"]
     assert (cond["status"], cond["reason"]) == ("False", "KubeletUnhealthyHealthy")
-    event = next(iter(double.events.values()))
+    (event,) = kube.events()
     assert event["reason"] == "KubeletUnhealthyHealthy" and event["type"] == "Normal"
-    assert event["involvedObject"]["uid"] == "uid-1"
+    assert event["involvedObject"]["uid"] == kube.node_uid(kube.node)
 
 
-def test_changes_in_one_window_are_one_patch_with_all_conditions(double, make):
+def test_changes_in_one_window_are_one_patch_with_all_conditions(kube, make_kube):
     specs = (spec("A", "ABad"), spec("B", "BBad"))
-    reporter, table, clock = make(specs)
+    reporter, table, clock = make_kube(specs)
     reporter.step()
     table.apply(specs[0], Status.PROBLEM, "a down")
     reporter.changed()
@@ -96,38 +110,43 @@ def test_changes_in_one_window_are_one_patch_with_all_conditions(double, make):
     table.apply(specs[1], Status.PROBLEM, "b down")
     reporter.changed()
     reporter.step()
-    assert patches(double) == []
+    assert kube.status_patches() == []
     clock.advance(0.2)
     reporter.step()
-    sent = patches(double)
-    assert len(sent) == 1
-    assert sent[0].content_type == STRATEGIC_MERGE
-    body = json.loads(sent[0].body)
-    assert [c["type"] for c in body["status"]["conditions"]] == ["A", "B"]
-    assert all(c["lastHeartbeatTime"] for c in body["status"]["conditions"])
+    assert len(kube.status_patches()) == 1
+    conditions = kube.conditions(kube.node)
+    assert [conditions[t]["status"] for t in ("A", "B")] == ["True", "True"]
+    assert all(conditions[t]["lastHeartbeatTime"] for t in ("A", "B"))
+    if kube.records_bodies:  # the wire format, as the double saw it
+        (sent,) = patches(kube.double)
+        assert sent.content_type == STRATEGIC_MERGE
+        body = json.loads(sent.body)
+        assert [c["type"] for c in body["status"]["conditions"]] == ["A", "B"]
 
 
-def test_heartbeat_only_at_the_period_when_nothing_changes(double, make):
-    reporter, table, clock = make()
+def test_heartbeat_only_at_the_period_when_nothing_changes(kube, make_kube):
+    reporter, table, clock = make_kube()
     reporter.step()
     table.apply(spec(), Status.OK, "")
     reporter.changed()
     clock.advance(0.5)
     reporter.step()
-    assert len(patches(double)) == 1
+    assert len(kube.status_patches()) == 1
+    first = kube.conditions(kube.node)["KubeletUnhealthy"]["lastHeartbeatTime"]
     assert reporter.step() == pytest.approx(300)
     clock.advance(299)
     reporter.step()
     table.apply(spec(), Status.OK, "")  # no change
     reporter.step()
-    assert len(patches(double)) == 1
+    assert len(kube.status_patches()) == 1
     clock.advance(1)
     reporter.step()
-    assert len(patches(double)) == 2
+    assert len(kube.status_patches()) == 2
+    assert kube.conditions(kube.node)["KubeletUnhealthy"]["lastHeartbeatTime"] > first
     clock.advance(300 * 3)
     for _ in range(3):
         reporter.step()
-    assert len(patches(double)) == 3  # one overdue heartbeat, not one per missed period
+    assert len(kube.status_patches()) == 3  # one overdue heartbeat, not one per missed period
 
 
 @pytest.mark.parametrize("code", [500, 503, 409])
@@ -180,21 +199,21 @@ def test_429_retry_after_is_honoured(double, make):
     assert len(patches(double)) == 2 and reporter.failures == 0
 
 
-def test_unreachable_server_then_everything_is_resent_when_it_returns(double, make):
-    reporter, table, clock = make()
+def test_unreachable_server_then_everything_is_resent_when_it_returns(kube, make_kube):
+    reporter, table, clock = make_kube(timeout=2.0)
     reporter.step()
     table.apply(spec(), Status.PROBLEM, "down")
     reporter.changed()
     reporter.record([Event("Warning", "R", "while away")])
-    double.go_down()
+    kube.go_down()
     clock.advance(0.5)
     for _ in range(5):
         clock.advance(reporter.step())
     assert reporter.failures == 5 and "unreachable" in reporter.last_error
-    double.come_back()
+    kube.come_back()
     reporter.step()
-    assert double.conditions(NODE)["KubeletUnhealthy"]["status"] == "True"
-    assert [e["message"] for e in double.events.values()] == ["while away"]
+    assert kube.conditions(kube.node)["KubeletUnhealthy"]["status"] == "True"
+    assert [e["message"] for e in kube.events()] == ["while away"]
 
 
 def test_hanging_server_times_out_and_is_retried(double, make):
@@ -213,33 +232,35 @@ def test_hanging_server_times_out_and_is_retried(double, make):
     assert double.conditions(NODE)["KubeletUnhealthy"]["status"] == "True"
 
 
-def test_event_queue_is_bounded_dropping_the_oldest(double, make):
-    reporter, _table, _clock = make(max_events=3)
-    double.go_down()
+def test_event_queue_is_bounded_dropping_the_oldest(kube, make_kube):
+    reporter, _table, _clock = make_kube(max_events=3, timeout=2.0)
+    kube.go_down()
     reporter.record([Event("Warning", f"R{i}", "x") for i in range(5)])
     assert reporter.pending_events() == 3 and reporter.events_dropped == 2
-    double.come_back()
+    kube.come_back()
     reporter.step()
-    assert sorted(e["reason"] for e in double.events.values()) == ["R2", "R3", "R4"]
+    assert sorted(e["reason"] for e in kube.events()) == ["R2", "R3", "R4"]
 
 
-def test_identical_events_patch_count_and_recreate_after_404(double, make):
-    reporter, _table, clock = make()
+def test_identical_events_patch_count_and_recreate_after_404(kube, make_kube):
+    reporter, _table, clock = make_kube()
     reporter.step()
     reporter.record([Event("Warning", "R", "same")])
     reporter.step()
     clock.advance(1)
     reporter.record([Event("Warning", "R", "same")])
     reporter.step()
-    (event,) = double.events.values()
+    (event,) = kube.events()
     assert event["count"] == 2
-    patch = next(r for r in double.requests if r.method == "PATCH" and "/events/" in r.path)
-    assert patch.content_type == STRATEGIC_MERGE
-    assert set(json.loads(patch.body)) == {"count", "lastTimestamp", "message"}
-    double.events.clear()  # expired on the server
+    assert [c.method for c in kube.writes()] == ["POST", "PATCH"]
+    if kube.records_bodies:
+        patch = next(r for r in kube.double.requests if r.method == "PATCH")
+        assert patch.content_type == STRATEGIC_MERGE
+        assert set(json.loads(patch.body)) == {"count", "lastTimestamp", "message"}
+    kube.delete_events()  # expired on the server
     reporter.record([Event("Warning", "R", "same")])
     reporter.step()
-    (event,) = double.events.values()
+    (event,) = kube.events()
     assert event["count"] == 3
 
 
@@ -253,11 +274,11 @@ def test_event_rejected_by_the_server_is_dropped_not_retried_forever(double, mak
     assert [e["reason"] for e in double.events.values()] == ["S"]
 
 
-def test_missing_node_is_retried_and_nothing_is_patched(double, make):
-    double.nodes.clear()
-    reporter, table, _clock = make()
+def test_missing_node_is_retried_and_nothing_is_patched(kube, make_kube):
+    kube.remove_node(kube.node)
+    reporter, table, _clock = make_kube()
     table.apply(spec(), Status.PROBLEM, "down")
     reporter.changed()
     reporter.step()
     assert reporter.failures == 1 and "404" in reporter.last_error
-    assert patches(double) == []
+    assert kube.status_patches() == []
