@@ -85,8 +85,10 @@ NODE_PREFIX = "fleet-"
 # NPD's usual permanent conditions (config/kernel-monitor.json, docker-monitor.json).
 CONDITIONS = (
     ("KernelDeadlock", "DockerHung", "KernelHasNoDeadlock", "kernel has no deadlock"),
-    ("ReadonlyFilesystem", "FilesystemIsReadOnly", "FilesystemIsNotReadOnly", "Filesystem is not read-only"),
-    ("FrequentKubeletRestart", "FrequentKubeletRestart", "NoFrequentKubeletRestart", "kubelet is functioning properly"),
+    ("ReadonlyFilesystem", "FilesystemIsReadOnly", "FilesystemIsNotReadOnly",
+     "Filesystem is not read-only"),
+    ("FrequentKubeletRestart", "FrequentKubeletRestart", "NoFrequentKubeletRestart",
+     "kubelet is functioning properly"),
 )  # fmt: skip
 
 MODELS = {
@@ -258,7 +260,9 @@ class Server:
     def snapshot(self) -> dict:
         status, body = self.env.request("GET", "/metrics", timeout=30)
         api = _parse_metrics(body.get("raw", ""), APISERVER_SERIES) if status == 200 else []
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.env.etcd_port}/metrics", timeout=10) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{self.env.etcd_port}/metrics", timeout=10
+        ) as r:
             etcd = _parse_metrics(r.read().decode(), ETCD_SERIES)
         cpu, rss, hwm = proc_usage(self.apiserver_pid)
         etcd_cpu, etcd_rss, _ = proc_usage(self.etcd_pid)
@@ -557,16 +561,30 @@ def phase_rollout_rest(server, env, names, model, args, out) -> None:
     time.sleep(args.rollout_window)
     mid = server.snapshot()
     end = time.monotonic()
-    emit(out, model, len(names), "rollout", server_delta(before, mid, end - start),
-         client_figures(rec.window(start, end), start, 1.0), fleet)  # fmt: skip
+    emit(
+        out,
+        model,
+        len(names),
+        "rollout",
+        server_delta(before, mid, end - start),
+        client_figures(rec.window(start, end), start, 1.0),
+        fleet,
+    )
     fleet.set_speed(args.rest_speed)
     rest_start = time.monotonic()
     time.sleep(args.rest_duration / args.rest_speed)
     after = server.snapshot()
     rest_end = time.monotonic()
     sim = (rest_end - rest_start) * args.rest_speed
-    emit(out, model, len(names), "rest", server_delta(mid, after, sim),
-         client_figures(rec.window(rest_start, rest_end), rest_start, args.rest_speed), fleet)  # fmt: skip
+    emit(
+        out,
+        model,
+        len(names),
+        "rest",
+        server_delta(mid, after, sim),
+        client_figures(rec.window(rest_start, rest_end), rest_start, args.rest_speed),
+        fleet,
+    )
     fleet.close()
 
 
@@ -600,8 +618,16 @@ def phase_storm(server, env, names, model, args, out, victim=None, label="storm"
     if victim is not None:
         victim.mark("after")
     calls = rec.window(start, end)
-    result = emit(out, model, len(names), label, server_delta(before, after, end - start),
-                  client_figures(calls, start, 1.0), fleet, ready=ready)  # fmt: skip
+    result = emit(
+        out,
+        model,
+        len(names),
+        label,
+        server_delta(before, after, end - start),
+        client_figures(calls, start, 1.0),
+        fleet,
+        ready=ready,
+    )
     fleet.close()
     return result
 
@@ -640,7 +666,9 @@ class Victim:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         while not self._stop.is_set():
             if conn is None:
-                conn = http.client.HTTPSConnection("127.0.0.1", self.env.port, timeout=30, context=context)
+                conn = http.client.HTTPSConnection(
+                    "127.0.0.1", self.env.port, timeout=30, context=context
+                )
             t0 = time.monotonic()
             try:
                 conn.request("GET", self.path, headers=headers)
@@ -677,8 +705,13 @@ class Victim:
 
 def apf_experiment(workdir: Path, n: int, args, out) -> dict:
     """An uncontrolled storm (NPD timing) with and without flowcontrol.yaml; victim p99."""
-    env = Envtest(workdir / "apf", extra_flags=("--max-requests-inflight=10", "--max-mutating-requests-inflight=5"))
-    env.identities["victim"] = Identity(VICTIM.key, VICTIM.user, VICTIM.groups, os.urandom(16).hex())
+    env = Envtest(
+        workdir / "apf",
+        extra_flags=("--max-requests-inflight=10", "--max-mutating-requests-inflight=5"),
+    )
+    env.identities["victim"] = Identity(
+        VICTIM.key, VICTIM.user, VICTIM.groups, os.urandom(16).hex()
+    )
     report: dict = {"nodes": n, "server_seats": 15}
     with env:
         env.start()
@@ -691,13 +724,23 @@ def apf_experiment(workdir: Path, n: int, args, out) -> dict:
         try:
             for with_schema in (False, True):
                 if with_schema:
-                    env.kubectl("apply", "-f", str(REPO / "packaging" / "kubernetes" / "flowcontrol.yaml"))
+                    env.kubectl(
+                        "apply", "-f", str(REPO / "packaging" / "kubernetes" / "flowcontrol.yaml")
+                    )
                     time.sleep(2)
                 victim.mark("unloaded")
                 time.sleep(15)
                 victim.mark("loaded")
-                result = phase_storm(server, env, names, "npd", args, out, victim,
-                                     label=f"apf-storm-{'with' if with_schema else 'without'}-flowschema")  # fmt: skip
+                result = phase_storm(
+                    server,
+                    env,
+                    names,
+                    "npd",
+                    args,
+                    out,
+                    victim,
+                    label=f"apf-storm-{'with' if with_schema else 'without'}-flowschema",
+                )
                 key = "with_flowschema" if with_schema else "without_flowschema"
                 report[key] = {
                     "victim_unloaded": victim.p99("unloaded", "loaded"),
@@ -756,7 +799,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", default="250,500,1000,2000")
     parser.add_argument("--models", default="npd,ours")
-    parser.add_argument("--scenarios", default="rollout,storm", help="rollout (includes rest), storm")
+    parser.add_argument(
+        "--scenarios", default="rollout,storm", help="rollout (includes rest), storm"
+    )
     parser.add_argument("--rollout-window", type=float, default=75.0)
     parser.add_argument("--rest-duration", type=float, default=600.0, help="simulated seconds")
     parser.add_argument("--rest-speed", type=float, default=20.0)
@@ -776,7 +821,10 @@ def main() -> None:
     agent_main.log = lambda message: None  # thousands of agents' log lines are not the figure
     threading.stack_size(256 << 10)
     records: list[dict] = []
-    report: dict = {"machine": f"{os.cpu_count()} cores, shared with other work", "args": vars(args)}
+    report: dict = {
+        "machine": f"{os.cpu_count()} cores, shared with other work",
+        "args": vars(args),
+    }
     with tempfile.TemporaryDirectory(prefix="fleet-") as tmp:
         workdir = Path(tmp)
         try:

@@ -248,10 +248,10 @@ class Reporter:
         now = self.clock.monotonic()
         if now < self.retry_at:
             return self.retry_at - now
-        if now < self.hold_until:
-            if self.adopted and not self.pending_events() and not urgent(self.table.snapshot()[1]):
+        if now < self.hold_until and self.adopted:
+            if not self.pending_events() and not urgent(self.table.snapshot()[1]):
                 return self.hold_until - now
-            self.hold_until = 0.0
+            self.hold_until = 0.0  # something to say now: the hold is over
         self.sync()
         return self._next_due()
 
