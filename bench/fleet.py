@@ -154,10 +154,10 @@ class ScaledClock(Clock):
 
 
 class Recorder:
-    """Every request that reached the wire: (real start time, verb+resource, seconds, status)."""
+    """Every request that reached the wire: (real start, verb+resource, seconds, status, node)."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[float, str, float, int]] = []
+        self.calls: list[tuple[float, str, float, int, str]] = []
 
     def window(self, start: float, end: float) -> list[tuple[float, str, float, int]]:
         return [c for c in self.calls if start <= c[0] < end]
@@ -170,7 +170,7 @@ class CountingApi:
         self.api = api
         self.rec = recorder
 
-    def _do(self, what: str, call, *args):
+    def _do(self, what: str, node: str, call, *args):
         t0 = time.monotonic()
         status = 200
         try:
@@ -179,19 +179,21 @@ class CountingApi:
             status = exc.status
             raise
         finally:
-            self.rec.calls.append((t0, what, time.monotonic() - t0, status))
+            self.rec.calls.append((t0, what, time.monotonic() - t0, status, node))
 
     def get_node(self, name):
-        return self._do("GET nodes", self.api.get_node, name)
+        return self._do("GET nodes", name, self.api.get_node, name)
 
     def patch_node_status(self, name, body):
-        return self._do("PATCH nodes/status", self.api.patch_node_status, name, body)
+        return self._do("PATCH nodes/status", name, self.api.patch_node_status, name, body)
 
     def create_event(self, namespace, body):
-        return self._do("POST events", self.api.create_event, namespace, body)
+        node = body["involvedObject"]["name"]
+        return self._do("POST events", node, self.api.create_event, namespace, body)
 
     def patch_event(self, namespace, name, patch):
-        return self._do("PATCH events", self.api.patch_event, namespace, name, patch)
+        node = name.rsplit(".", 1)[0]
+        return self._do("PATCH events", node, self.api.patch_event, namespace, name, patch)
 
 
 def _parse_metrics(text: str, names: tuple[str, ...]) -> list[tuple[str, dict, float]]:
@@ -384,7 +386,7 @@ def client_figures(calls, start: float, speed: float) -> dict:
         return {"calls": 0, "peak_1s": 0, "peak_5s_per_s": 0.0}
     bins1: collections.Counter = collections.Counter()
     bins5: collections.Counter = collections.Counter()
-    for t0, _what, _dt, _status in calls:
+    for t0, *_rest in calls:
         sim = (t0 - start) * speed
         bins1[int(sim)] += 1
         bins5[int(sim // 5)] += 1
