@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-FLOWCONTROL = (
-    Path(__file__).resolve().parent.parent / "packaging" / "kubernetes" / "flowcontrol.yaml"
-)
+FLOWCONTROL = Path(__file__).resolve().parents[2] / "packaging" / "kubernetes" / "flowcontrol.yaml"
 APF = "/apis/flowcontrol.apiserver.k8s.io/v1"
 
 
