@@ -252,6 +252,9 @@ class Reporter:
             if not self.pending_events() and not urgent(self.table.snapshot()[1]):
                 return self.hold_until - now
             self.hold_until = 0.0  # something to say now: the hold is over
+            with self._lock:
+                if self.dirty_since is not None:
+                    self._mark_dirty(now)  # ... after a change delay, like any change
         self.sync()
         return self._next_due()
 
