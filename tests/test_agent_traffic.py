@@ -288,3 +288,21 @@ def test_rate_limit_defers_a_write_and_then_sends_the_latest_state(kube, make_re
     clock.advance(10.01)
     reporter.step()
     assert methods(kube) == ["GET", "PATCH", "POST"]  # the Event, one token later
+
+
+def test_a_problem_that_ends_the_startup_hold_still_waits_its_change_delay(kube, make_reporter):
+    healthy_on_node(kube)
+    reporter, table, clock = make_reporter(TrafficSettings(0, 1, 300, 30))
+    reporter.step()  # GET; the adoption's batch drew the node's first change delay
+    clock.advance(1.0)
+    assert reporter.step() > 1.0 and methods(kube) == ["GET"]
+    reporter.record(table.apply(spec(), Status.PROBLEM, "kubelet down"))
+    reporter.changed()
+    wait = reporter.step()
+    same_node = Spread(kube.node, 300, 30)
+    same_node.change_delay()
+    assert wait == pytest.approx(0.5 + same_node.change_delay())
+    assert methods(kube) == ["GET"]  # neither the PATCH nor its Event before that
+    clock.advance(wait + 0.01)
+    reporter.step()
+    assert sorted(methods(kube)) == ["GET", "PATCH", "POST"]
