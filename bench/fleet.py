@@ -604,6 +604,7 @@ def phase_storm(server, env, names, model, args, out, victim=None, label="storm"
     fleet.set_speed(50.0)
     time.sleep(SETTLE_SIM / 50.0)
     fleet.set_speed(1.0)
+    wait_quiet(rec, 1.0, 15.0)  # let the settling writes land outside the measured window
     rng = random.Random(args.seed + 2)
     spec = fleet.config.checks[0]
     plan = []
@@ -806,6 +807,50 @@ def summarise(records: list[dict], target: int = 5000) -> dict:
     return summary
 
 
+def markdown(report: dict) -> str:
+    """Tables for the README: one per scenario, rows per N and model, then the fits."""
+    lines = []
+    records = report["records"]
+    for scenario in dict.fromkeys(r["scenario"] for r in records):
+        rows = sorted((r for r in records if r["scenario"] == scenario),
+                      key=lambda r: (r["nodes"], r["model"]))  # fmt: skip
+        lines += [
+            f"**{scenario}**",
+            "",
+            "| N | model | requests/s by verb | peak 1 s | peak 5 s (/s) | p50 / p99 ms "
+            "| apiserver CPU s per s | etcd writes |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            verbs = ", ".join(f"{k} {v:g}" for k, v in r["per_s_by_verb"].items())
+            etcd = sum(v for k, v in r["apiserver_etcd_ops"].items() if k in ("create", "update"))
+            lines.append(
+                f"| {r['nodes']} | {r['model']} | {verbs} | {r.get('peak_1s')} "
+                f"| {r.get('peak_5s_per_s')} | {r['p50_ms']} / {r['p99_ms']} "
+                f"| {r['apiserver_cpu_s_per_sim_s']} | {etcd} |"
+            )
+        lines.append("")
+        fits = {k: v for k, v in report["summary"].items() if k.endswith(f"/{scenario}")}
+        if any("requests_per_s_fit" in v for v in fits.values()):
+            lines += [
+                "| model | fit: requests/s | at 5,000 | fit: peak 5 s | at 5,000 "
+                "| fit: CPU s per s | at 5,000 |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for key, v in fits.items():
+                if "requests_per_s_fit" not in v:
+                    continue
+                lines.append(
+                    f"| {key.split('/')[0]} | {v['requests_per_s_fit']} "
+                    f"| {v['requests_per_s_at_5000']} | {v.get('peak_5s_per_s_fit')} "
+                    f"| {v.get('peak_5s_per_s_at_5000')} "
+                    f"| {v.get('apiserver_cpu_s_per_sim_s_fit')} "
+                    f"| {v.get('apiserver_cpu_s_per_sim_s_at_5000')} |"
+                )
+            lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", default="250,500,1000,2000")
@@ -822,7 +867,11 @@ def main() -> None:
     parser.add_argument("--apf", action="store_true", help="also run the APF experiment")
     parser.add_argument("--apf-nodes", type=int, default=500)
     parser.add_argument("--json", help="write all records and the summary here")
+    parser.add_argument("--markdown", metavar="JSON", help="print tables for a saved run, exit")
     args = parser.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.markdown).read_text())))
+        return
     sizes = sorted(int(n) for n in args.nodes.split(","))
     models = args.models.split(",")
     scenarios = args.scenarios.split(",")

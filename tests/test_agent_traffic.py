@@ -14,13 +14,15 @@ import pytest
 from healthcheck import Status
 from healthcheck.agent.clock import FakeClock
 from healthcheck.agent.conditions import ConditionTable
-from healthcheck.agent.config import CheckSpec, ConfigError, parse_config
+from healthcheck.agent.config import ConfigError, parse_config
 from healthcheck.agent.events import EventCorrelator
 from healthcheck.agent.kube import ApiError, KubeApi, load_client_config
 from healthcheck.agent.ratelimit import RateLimitedApi, TokenBucket, limited
 from healthcheck.agent.reporter import Reporter
 from healthcheck.agent.spread import Spread, node_seed, urgent
 from healthcheck.agent.traffic import TrafficSettings, parse_traffic
+
+from .test_agent_reporter import spec
 
 # ------------------------------------------------------------------------- token bucket
 
@@ -147,17 +149,6 @@ def test_agent_refuses_a_bad_traffic_key_with_exit_2(run_cli, tmp_path):
 
 
 # ------------------------------------------------------------------- in the reporter
-
-
-def spec(condition="KubeletUnhealthy", reason="KubeletUnhealthy"):
-    return CheckSpec(
-        name=condition.lower(),
-        condition=condition,
-        reason=reason,
-        permanent=True,
-        healthy_reason=condition + "Healthy",
-        healthy_message="fine",
-    )
 
 
 @pytest.fixture
