@@ -389,16 +389,20 @@ def client_figures(calls, start: float, speed: float) -> dict:
         return {"calls": 0, "peak_1s": 0, "peak_5s_per_s": 0.0}
     bins1: collections.Counter = collections.Counter()
     bins5: collections.Counter = collections.Counter()
-    for t0, *_rest in calls:
+    writes5: collections.Counter = collections.Counter()
+    for t0, what, *_rest in calls:
         sim = (t0 - start) * speed
         bins1[int(sim)] += 1
         bins5[int(sim // 5)] += 1
+        if not what.startswith("GET"):
+            writes5[int(sim // 5)] += 1
     latencies = sorted(c[2] for c in calls)
     errors = collections.Counter(c[3] for c in calls if c[3] != 200)
     return {
         "calls": len(calls),
         "peak_1s": max(bins1.values()),
         "peak_5s_per_s": round(max(bins5.values()) / 5, 1),
+        "peak_5s_writes_per_s": round(max(writes5.values(), default=0) / 5, 1),
         "client_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
         "client_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
         "errors": dict(errors),
@@ -783,7 +787,14 @@ def linear_fit(xs, ys) -> tuple[float, float]:
     return my - b * mx, b
 
 
-FIGURES = ("requests_per_s", "peak_1s", "peak_5s_per_s", "p99_ms", "apiserver_cpu_s_per_sim_s")
+FIGURES = (
+    "requests_per_s",
+    "peak_1s",
+    "peak_5s_per_s",
+    "peak_5s_writes_per_s",
+    "p99_ms",
+    "apiserver_cpu_s_per_sim_s",
+)
 
 
 def summarise(records: list[dict], target: int = 5000) -> dict:
