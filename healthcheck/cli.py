@@ -11,8 +11,16 @@ import argparse
 import sys
 
 from healthcheck.protocol import DEFAULT_MAX_OUTPUT_LENGTH, Status
+from healthcheck.text import CONDITION_LIMIT, PROTOCOL_LIMIT, one_line
 
 PROG = "healthcheck"
+# Where our own output goes: the real stdout, kept from plugins while one runs (see main()).
+_out = None
+
+
+def out():
+    """The stream for the command's own output (never a plugin's)."""
+    return _out or sys.stdout
 
 
 class UsageError(Exception):
@@ -40,8 +48,12 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
+    def print_help(self, file=None) -> None:
+        # --help goes to our stdout, not to fd 1 (which is stderr while plugins are loaded).
+        super().print_help(file if file is not None else out())
+
     def error(self, message: str):
-        raise UsageError(f"{self.prog}: {' '.join(message.split())}")
+        raise UsageError(f"{self.prog}: {one_line(message, CONDITION_LIMIT)}")
 
 
 def _typed(parse):
@@ -93,24 +105,26 @@ def options_from(namespace: argparse.Namespace, checker):
 
 
 def _non_negative_int(text: str) -> int:
+    from healthcheck.declaration import Option
+
     try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'invalid integer "{text}"') from None
+        value = Option("value", type="int").parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f'"{text}" must be >= 0')
+        raise argparse.ArgumentTypeError(f'"{one_line(text, 100)}" must be >= 0')
     return value
 
 
 def _positive_duration(text: str) -> float:
-    from healthcheck.duration import parse_duration
+    from healthcheck.declaration import parse_wait
 
     try:
-        value = parse_duration(text)
+        value = parse_wait(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f'duration "{text}" must be > 0')
+        raise argparse.ArgumentTypeError(f'duration "{one_line(text, 100)}" must be > 0')
     return value
 
 
@@ -131,7 +145,7 @@ def cmd_check(argv: list[str]) -> int:
     name = _check_name(argv)
     if name is None:
         if any(t in ("-h", "--help") for t in argv):
-            print(f"usage: {PROG} check NAME [options]   (see '{PROG} list' for names)")
+            print(f"usage: {PROG} check NAME [options]   (see '{PROG} list' for names)", file=out())
             return 0
         raise UsageError(f"{PROG} check: name a checker (see '{PROG} list')")
     try:
@@ -192,11 +206,47 @@ def _report(name: str, outcome, max_output_length: int, as_json: bool) -> int:
                     "message": message,
                     "duration_seconds": round(outcome.duration, 6),
                 }
-            )
+            ),
+            file=out(),
         )
     elif message:
-        print(message)
+        print(message, file=out())
     return int(result.status)
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether a ``check`` command line asks for JSON (argparse also takes ``--js``)."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if len(arg) > 3 and "--json".startswith(arg):
+            return True
+    return False
+
+
+def _check_usage_error(argv: list[str], message: str) -> None:
+    """A ``check`` usage error on stdout, where NPD reads it: one line of at most 80 bytes,
+    or with ``--json`` the JSON object a result would have, saying what is wrong. The whole
+    line (up to 1 KiB) goes to stderr as well, for a person."""
+    line = one_line(message, PROTOCOL_LIMIT)
+    full = one_line(message, CONDITION_LIMIT)
+    if full != line:
+        print(full, file=sys.stderr)
+    if _wants_json(argv):
+        import json
+
+        name = _check_name(argv)
+        record = {
+            "checker": one_line(name, 100) if name is not None else None,
+            "status": Status.UNKNOWN.name,
+            "exit_code": int(Status.UNKNOWN),
+            "message": line,
+            "duration_seconds": 0.0,
+            "error": "usage",
+        }
+        print(json.dumps(record), file=out())
+    else:
+        print(line, file=out())
 
 
 # ----------------------------------------------------------------------------------------- list
@@ -235,7 +285,7 @@ def cmd_list(argv: list[str]) -> int:
     if args.json:
         import json
 
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(rows, indent=2), file=out())
         return 0
     from healthcheck.table import render_table
 
@@ -248,7 +298,7 @@ def cmd_list(argv: list[str]) -> int:
         ]
         for r in rows
     ]
-    print(render_table(["CHECKER", "DISTRIBUTION", "STATUS", "DESCRIPTION"], table))
+    print(render_table(["CHECKER", "DISTRIBUTION", "STATUS", "DESCRIPTION"], table), file=out())
     return 0
 
 
@@ -265,7 +315,7 @@ def cmd_status(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from healthcheck.status import run_status
 
-    return run_status(as_json=args.json, color=args.color)
+    return run_status(as_json=args.json, color=args.color, out=out())
 
 
 # ----------------------------------------------------------------------------------- npd-config
@@ -291,7 +341,7 @@ def cmd_npd_config(argv: list[str]) -> int:
 
     try:
         for path in write_configs(args.names, args.output_dir, args.command):
-            print(path)
+            print(path, file=out())
     except LookupError as exc:
         raise UsageError(f"{PROG} npd-config: {exc.args[0]}") from None
     except OSError as exc:
@@ -367,7 +417,7 @@ def cmd_host_event_log(argv: list[str]) -> int:
             args.dmi_root,
         )
     except (LookupError, OSError) as exc:
-        print(f"{PROG} host-event-log: {exc}", file=sys.stderr)
+        print(f"{PROG} host-event-log: {one_line(exc, CONDITION_LIMIT)}", file=sys.stderr)
         return int(Status.UNKNOWN)
     print(f"{written} new event line(s) in {args.log_path}")
     return 0
@@ -386,7 +436,14 @@ def cmd_agent(argv: list[str]) -> int:
     parser.add_argument("--once", action="store_true", help="run every check once, report, exit")
     parser.add_argument("--kubeconfig", metavar="PATH", help="default: the in-cluster config")
     parser.add_argument("--node-name", metavar="NAME", help="default: $NODE_NAME, then hostname")
-    parser.add_argument("--dry-run", action="store_true", help="print API writes, send nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print API writes and repairs, do neither"
+    )
+    parser.add_argument(
+        "--output",
+        choices=("json", "table"),
+        help="--dry-run's form (default: table on a terminal, else JSON lines)",
+    )
     parser.add_argument("--check-config", action="store_true", help="validate FILE and exit")
     args = parser.parse_args(argv)
     from healthcheck.agent.main import AgentUsageError, run
@@ -399,6 +456,7 @@ def cmd_agent(argv: list[str]) -> int:
             node=args.node_name,
             dry_run=args.dry_run,
             check_config=args.check_config,
+            output=args.output,
         )
     except AgentUsageError as exc:
         raise UsageError(f"{PROG} agent: {exc}") from None
@@ -423,10 +481,21 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+# Commands that import and run plugins: their stdout is claimed so plugins cannot write to it.
+_CLAIMS_STDOUT = ("check", "list", "status", "npd-config")
+
+
 def main(argv=None) -> int:
     """Entry point of the ``healthcheck`` console script."""
+    global _out
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv else None
+    claim = None
+    if command in _CLAIMS_STDOUT:
+        from healthcheck.protocol import ProtocolStdout
+
+        claim = ProtocolStdout.claim()
+        _out = claim.stream
     try:
         if command in (None, "-h", "--help"):
             print(_usage())
@@ -437,15 +506,24 @@ def main(argv=None) -> int:
             print(f"{PROG} {__version__}")
             return 0
         if command not in COMMANDS:
-            raise UsageError(f"{PROG}: unknown command {command!r} (try '{PROG} --help')")
+            raise UsageError(
+                f"{PROG}: unknown command {one_line(command, 100)!r} (try '{PROG} --help')"
+            )
         return COMMANDS[command][0](argv[1:])
     except UsageError as exc:
-        print(exc, file=sys.stdout if command == "check" else sys.stderr)
+        if command == "check":
+            _check_usage_error(argv[1:], str(exc))
+        else:
+            print(one_line(str(exc), CONDITION_LIMIT), file=sys.stderr)
         return int(Status.UNKNOWN)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if claim is not None:
+            _out = None
+            claim.release()
 
 
 if __name__ == "__main__":

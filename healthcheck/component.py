@@ -13,6 +13,7 @@ import os
 import sys
 
 from healthcheck.declaration import Checker, Condition, NpdMonitor, NpdRule, Option
+from healthcheck.node.systemd import unit_option
 from healthcheck.protocol import Result
 from healthcheck.repair import REPAIR_OPTIONS, Repair
 
@@ -35,10 +36,14 @@ def _go_list(parts: list[str]) -> str:
 
 
 def _go_atoi(text: str) -> int:
-    body = text[1:] if text[:1] in "+-" else text
-    if not body or not body.isascii() or not body.isdigit():
-        raise ValueError(f'strconv.Atoi: parsing "{text}": invalid syntax')
-    return int(text)
+    """Go's ``strconv.Atoi`` (base 10, 64 bits): ``+3`` is 3; ``0x2``, ``1_0``, ``٣`` and
+    values past int64 are errors, worded as Go words them."""
+    from healthcheck.pflag import go_parse_int
+
+    try:
+        return go_parse_int(text, 10, 64)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("strconv.ParseInt:", "strconv.Atoi:", 1)) from None
 
 
 def compile_pattern(pattern: str, *, per_line: bool = False):
@@ -50,6 +55,12 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
     """
     import re2
 
+    from healthcheck.logbuffer import go_syntax_error
+    from healthcheck.pflag import go_quote
+
+    error = go_syntax_error(pattern)  # Go's rules and words, as NPD's regexps have elsewhere
+    if error is not None:
+        raise ValueError(f"invalid regular expression {go_quote(pattern)}: {error}")
     options = re2.Options()
     options.case_sensitive = False
     options.log_errors = False  # RE2 would print its own copy of the error on stderr
@@ -63,7 +74,7 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
         reason = exc.args[0] if exc.args else "invalid"
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
-        raise ValueError(f"invalid regular expression {pattern!r}: {reason}") from None
+        raise ValueError(f"invalid regular expression {go_quote(pattern)}: {reason}") from None
 
 
 def batchable(pattern: str) -> bool:
@@ -221,6 +232,7 @@ def common_options(component: str, default_service: str) -> list[Option]:
     return [
         Option(
             "service",
+            type=unit_option,
             default="",
             aliases=("--systemd-service",),
             help=f"the systemd unit of the component (empty: {default_service})",
@@ -237,8 +249,9 @@ def common_options(component: str, default_service: str) -> list[Option]:
             "health_check_timeout",
             type="duration",
             default=10.0,
-            minimum=0.001,
-            help=f"how long the {component} probe may take",
+            minimum=0,
+            help=f"how long the {component} probe may take (0: HTTP probes wait until the "
+            "check's own deadline, other probes fail at once, as NPD's)",
         ),
         Option(
             "log_pattern",
@@ -287,7 +300,11 @@ def make_check(component: str, default_service: str, probe):
         opts = ctx.options
         service = service_of(opts, default_service)
         try:
-            problem = probe(ctx)
+            if opts.health_check_timeout <= 0 and not getattr(probe, "zero_timeout_waits", False):
+                # NPD runs docker and crictl under a context whose deadline has then passed.
+                problem = "health-check-timeout is 0: the probe's deadline has already passed"
+            else:
+                problem = probe(ctx)
             log_problem = check_log_patterns(ctx, service)
         except ComponentError as exc:
             return Result.unknown(f"error checking {component} health: {exc}")
@@ -387,29 +404,115 @@ def probe_timeout(ctx) -> float:
     return max(0.001, min(ctx.options.health_check_timeout, ctx.remaining()))
 
 
-def http_probe(port_env: str, default_port: str, path_of):
-    """A probe: healthy only on HTTP 200 from ``http://<HOST_ADDRESS>:<$port_env><path>``.
+# Characters Go's url package accepts unescaped in a host (url.shouldEscape, encodeHost).
+_HOST_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~!$&'()*+,;=:[]<>\"%"
+)
 
-    A transport error or any other status is unhealthy, never an error (NPD). A malformed
-    ``HOST_ADDRESS``/port is a configuration error.
+
+def go_url_error(url: str) -> str | None:
+    """What Go's ``url.Parse`` says about the host and port of ``url``, or None if it accepts them.
+
+    NPD builds its probe URL from ``HOST_ADDRESS`` and the port variable and reports a URL Go
+    cannot parse as an error (exit 2); a parseable one that cannot be dialled is unhealthy.
+    """
+    from healthcheck.pflag import go_quote
+
+    why = _go_host_error(url)
+    return None if why is None else f"parse {go_quote(url)}: {why}"
+
+
+def _go_host_error(url: str) -> str | None:
+    from healthcheck.pflag import go_quote
+
+    if any(c < " " or c == "\x7f" for c in url):
+        return "net/url: invalid control character in URL"
+    rest = url.split("#", 1)[0].split("?", 1)[0][len("http://") :]
+    host = rest.split("/", 1)[0].rpartition("@")[2]
+    if host.startswith("["):
+        end = host.rfind("]")
+        if end < 0:
+            return "missing ']' in host"
+        if not _valid_optional_port(host[end + 1 :]):
+            return f"invalid port {go_quote(host[end + 1 :])} after host"
+        literal, _, zone = host[1:end].partition("%25")
+        if "%" in literal:
+            zone, literal = literal.partition("%")[2], literal.partition("%")[0]
+            bad = _escape_error("%" + zone)
+            if bad:
+                return bad
+        if "[" in literal or "]" in literal:
+            return "invalid IP-literal"
+        try:
+            import ipaddress
+
+            ipaddress.IPv6Address(literal)
+        except ValueError as exc:
+            return f"invalid host: ParseAddr({go_quote(literal)}): {exc}"
+        return None
+    colon = host.find(":")
+    if colon >= 0 and not _valid_optional_port(host[colon:]):
+        return f"invalid port {go_quote(host[colon:])} after host"
+    bad = next((c for c in host if c.isascii() and c not in _HOST_CHARS), None)
+    if bad is not None:
+        return f"invalid character {go_quote(bad)} in host name"
+    return _escape_error(host)
+
+
+def _escape_error(host: str) -> str | None:
+    """Go's ``unescape(host, encodeHost)``: ``%XX`` only for non-ASCII bytes, or ``%25``."""
+    from healthcheck.pflag import go_quote
+
+    hexdigits = "0123456789abcdefABCDEF"
+    i = host.find("%")
+    while i >= 0:
+        code = host[i + 1 : i + 3]
+        if i + 2 >= len(host) or len(code) < 2 or any(c not in hexdigits for c in code):
+            return f"invalid URL escape {go_quote(host[i : i + 3])}"
+        if int(code[0], 16) < 8 and code != "25":
+            return f"invalid URL escape {go_quote(host[i : i + 3])}"
+        i = host.find("%", i + 3)
+    return None
+
+
+def _valid_optional_port(port: str) -> bool:
+    """Go's ``validOptionalPort``: empty, or a colon and ASCII digits."""
+    if not port:
+        return True
+    return port[0] == ":" and all("0" <= c <= "9" for c in port[1:])
+
+
+def http_probe(port_env: str, default_port: str, path_of):
+    """A probe: healthy only on a final HTTP 200 from ``http://<HOST_ADDRESS>:<$port_env><path>``.
+
+    As NPD's Go client: redirects are followed (as Go's client), the body is never read, and a
+    transport error or any other status is unhealthy. A URL Go cannot parse (a bad
+    ``HOST_ADDRESS`` or port) is an error, with Go's words, as in NPD. A
+    ``--health-check-timeout`` of 0 means no timeout of the probe's own (Go's client), so the
+    check's deadline bounds it.
     """
 
     def probe(ctx) -> str | None:
         from healthcheck.node import http
+        from healthcheck.text import LOG_LIMIT, one_line
 
         host = os.environ.get("HOST_ADDRESS") or "localhost"
         port = os.environ.get(port_env) or default_port
         url = f"http://{http.join_host_port(host, port)}{path_of(ctx)}"
+        parse_error = go_url_error(url)
+        if parse_error is not None:
+            raise ComponentError(parse_error)
+        if ctx.options.health_check_timeout <= 0:
+            timeout = max(0.001, ctx.remaining())
+        else:
+            timeout = probe_timeout(ctx)
         try:
-            http.split_url(url)
+            status, reason = http.probe_status(url, timeout=timeout)
         except http.HttpError as exc:
-            raise ComponentError(f"{exc} (check HOST_ADDRESS and {port_env})") from None
-        try:
-            response = http.request("GET", url, timeout=probe_timeout(ctx), max_body=64 * 1024)
-        except http.HttpError as exc:
-            return f"GET {url}: {exc}"
-        if response.status != 200:
-            return f"GET {url}: HTTP {response.status} {response.reason}".rstrip()
+            return one_line(f"GET {url}: {exc}", LOG_LIMIT)
+        if status != 200:
+            return one_line(f"GET {url}: HTTP {status} {reason}", LOG_LIMIT)
         return None
 
+    probe.zero_timeout_waits = True
     return probe

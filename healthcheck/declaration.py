@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from healthcheck.duration import format_duration, parse_duration
+from healthcheck.text import one_line, short_repr
 
 _BOOL_WORDS = {
     "1": True,
@@ -27,29 +28,86 @@ _BOOL_WORDS = {
 }
 _TYPES = ("str", "int", "float", "bool", "duration")
 
+# Bounds on every duration and number the host turns into a timer or a size. The platform's
+# timers refuse more than threading.TIMEOUT_MAX (about 292 years here) and raise
+# OverflowError in whichever thread first waits; a year is far inside that, with room for
+# the sums (deadline + grace) built from it, and longer than any check could sensibly wait.
+MAX_DURATION = 365 * 24 * 3600.0  # 8760h
+# The shortest interval the agent schedules a check at: below it a check spins a core.
+MIN_INTERVAL = 0.1
+MAX_NAME = 63  # a checker name: a label in metrics, a file name in npd-config
+MAX_INT = (1 << 63) - 1  # Go's int64, as NPD parses integers
+
+
+def duration_in_bounds(
+    seconds, what: str, *, minimum: float = 0.0, maximum: float = MAX_DURATION
+) -> float:
+    """``seconds`` as a float when it is a finite number in ``(minimum, maximum]`` (``minimum``
+    itself allowed when it is not 0); else ``ValueError`` with one line naming ``what``."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError(f"{what}: expected a number of seconds, got {type(seconds).__name__}")
+    value = float(seconds) if abs(seconds) < 1e300 else float("inf")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{what}: must be a finite duration")
+    if value <= 0 or value < minimum:
+        floor = f" (at least {format_duration(minimum)})" if minimum > 0 else ""
+        raise ValueError(f"{what}: must be > 0{floor}")
+    if value > maximum:
+        raise ValueError(
+            f"{what}: {format_duration(value)} is longer than {format_duration(maximum)}"
+        )
+    return value
+
 
 def parse_bool(text: str) -> bool:
     """Parse a boolean as Go's strconv.ParseBool does (NPD writes ``--enable-repair=true``)."""
     try:
         return _BOOL_WORDS[text]
     except KeyError:
-        raise ValueError(f'invalid boolean "{text}": use true or false') from None
+        raise ValueError(f'invalid boolean "{_shown(text)}": use true or false') from None
+
+
+def _shown(text: str) -> str:
+    """Flag text echoed in an error: one line, bounded (argv may hold anything)."""
+    return one_line(text, 100, marker="…")
 
 
 def _parse_int(text: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise ValueError(f'invalid integer "{text}"') from None
+    # ASCII digits only: int() would take "٣" and " 3" and "1_000", which no user means.
+    digits = text[1:] if text[:1] in "+-" else text
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise ValueError(f'invalid integer "{_shown(text)}"')
+    value = int(text, 10)
+    if not -MAX_INT - 1 <= value <= MAX_INT:
+        raise ValueError(f'integer "{_shown(text)}" is out of range')
+    return value
 
 
 def _parse_float(text: str) -> float:
+    # float() would take "٣", "1_0" and blanks around; "nan" and "inf" are no option value.
+    if not text.isascii() or len(text) > 100 or "_" in text or text != text.strip():
+        raise ValueError(f'invalid number "{_shown(text)}"')
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f'invalid number "{text}"') from None
+        raise ValueError(f'invalid number "{_shown(text)}"') from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f'invalid number "{text}"')
+        raise ValueError(f'invalid number "{_shown(text)}"')
+    return value
+
+
+def parse_wait(text: str) -> float:
+    """A duration something will wait on (``check --timeout``): at most :data:`MAX_DURATION`.
+
+    Duration *options* are not held to it, because NPD takes any Go duration for them
+    (``--cooldown-time=9223372036s``) and none is a wait of its own: the probes cut theirs to
+    the check's deadline, which is bounded.
+    """
+    value = parse_duration(text)
+    if abs(value) > MAX_DURATION:
+        raise ValueError(
+            f'duration "{_shown(text)}" is longer than {format_duration(MAX_DURATION)}'
+        )
     return value
 
 
@@ -121,13 +179,14 @@ class Option:
         """Turn the flag's text into a value; ``ValueError`` names what is wrong."""
         parser = self.type if callable(self.type) else _PARSERS[self.type]
         value = parser(text)
+        shown = _shown(text)
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(str(c) for c in self.choices)
-            raise ValueError(f'"{text}" is not one of {allowed}')
+            raise ValueError(f'"{shown}" is not one of {allowed}')
         if self.minimum is not None and value < self.minimum:
-            raise ValueError(f'"{text}" is below the minimum {self.minimum:g}')
+            raise ValueError(f'"{shown}" is below the minimum {self.minimum:g}')
         if self.maximum is not None and value > self.maximum:
-            raise ValueError(f'"{text}" is above the maximum {self.maximum:g}')
+            raise ValueError(f'"{shown}" is above the maximum {self.maximum:g}')
         return value
 
     def format_default(self) -> str:
@@ -241,7 +300,7 @@ class CheckContext:
         if self.verbose:
             import sys
 
-            print(f"{self.checker}: {message}", file=sys.stderr)
+            print(f"{self.checker}: {one_line(message, 1024)}", file=sys.stderr)
 
 
 class Options:
@@ -299,17 +358,26 @@ class Checker:
         validate=None,
         npd_monitors=None,
     ) -> None:
-        if not name or not all(c.isalnum() or c == "-" for c in name) or not name[0].isalpha():
-            raise ValueError(f"checker name {name!r}: use letters, digits and dashes")
-        if timeout <= 0 or interval <= 0:
-            raise ValueError(f"checker {name}: interval and timeout must be > 0")
+        if (
+            not isinstance(name, str)
+            or not name
+            or len(name) > MAX_NAME
+            or not all(c.isalnum() or c == "-" for c in name)
+            or not name[0].isalpha()
+        ):
+            raise ValueError(
+                f"checker name {short_repr(name, 100)}: use letters, digits and dashes "
+                f"(at most {MAX_NAME})"
+            )
+        # Refused here, when the plugin is loaded, rather than as an OverflowError in the
+        # thread that first waits on it.
+        self.interval = duration_in_bounds(interval, f"checker {name}: interval")
+        self.timeout = duration_in_bounds(timeout, f"checker {name}: timeout")
         self.name = name
         self.description = description
         self.check = check
         self.condition = condition
         self.options = tuple(options)
-        self.interval = float(interval)
-        self.timeout = float(timeout)
         self.repair = repair
         self.applies = applies
         self.validate = validate

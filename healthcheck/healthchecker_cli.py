@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.pflag import FlagError, last_value, wants_help
+from healthcheck.pflag import FlagError, HelpRequested, report_usage_error
 from healthcheck.pflag import parse as parse_flags
 
 COMPONENTS = ("kubelet", "docker", "cri", "kube-proxy")
 PROG = "health-checker"
+# NPD reads at most 4 KiB of a plugin's stdout; a result line is cut there, one line.
+RESULT_LIMIT = 4096
 # NPD's flags that exist for every component, with the checker option each one sets. The CRI
 # ones are accepted (and type-checked) for every component, as NPD does, but used by cri only.
 NPD_FLAGS = {
@@ -37,7 +39,27 @@ NPD_FLAGS = {
     "--health-check-timeout": "health_check_timeout",
     "--log-pattern": "log_pattern",
 }
-KLOG_FLAGS = {"--v": "int", "--vmodule": "str", "--logtostderr": "bool"}
+# klog's flags that NPD's health-checker bridges into pflag (-v visible, the others hidden).
+KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
+# Our checkers' own flags, by component-independent arity (a test keeps this in step with the
+# checkers' declarations): the first pass over argv must know which ones take a value.
+EXTRA_BOOL_FLAGS = ("--dry-run-repair", "--use-crictl", "--require-network-ready")
+EXTRA_VALUE_FLAGS = (
+    "--state-dir",
+    "--systemctl",
+    "--journalctl",
+    "--journal-directory",
+    "--journal-backend",
+    "--docker-socket",
+    "--kube-proxy-path",
+)
+# NPD reads a negative duration in these flags exactly as 0 (``uptime > cooldown``,
+# ``loopback > 0``, a client or context timeout of <= 0), so the drop-in turns it into 0.
+NEGATIVE_IS_ZERO = ("cooldown_time", "loopback_time", "health_check_timeout")
+UNSUPPORTED = (
+    "the component specified is not supported. "
+    "Supported components are : <kubelet/docker/cri/kube-proxy>"
+)
 USAGE = f"""usage: {PROG} [flags]   (NPD health-checker compatible)
   --component string             kubelet, docker, cri or kube-proxy (default "kubelet")
   --service string               the systemd unit (default: the component; containerd for cri)
@@ -55,29 +77,71 @@ USAGE = f"""usage: {PROG} [flags]   (NPD health-checker compatible)
 Environment: HOST_ADDRESS (localhost), KUBELET_PORT (10248), KUBEPROXY_PORT (10256)."""
 
 
+class _NonNegative:
+    """A duration Option read as NPD reads it: a negative value counts as 0."""
+
+    __slots__ = ("opt",)
+
+    def __init__(self, opt) -> None:
+        self.opt = opt
+
+    def __getattr__(self, name):
+        return getattr(self.opt, name)
+
+    def parse(self, text: str):
+        from healthcheck.duration import parse_duration
+
+        return self.opt.parse("0" if parse_duration(text) < 0 else text)
+
+
 def _flag_table(checker) -> dict[str, tuple[str, object]]:
     """``--flag`` -> (option name, Option) for NPD's flags and the checker's own options."""
     by_name = {opt.name: opt for opt in checker.options}
     table: dict[str, tuple[str, object]] = {}
     for opt in checker.options:
         for flag in (opt.flag, *opt.aliases):
-            table[flag] = (opt.name, opt)
+            table[flag] = (opt.name, _NonNegative(opt) if opt.name in NEGATIVE_IS_ZERO else opt)
     for flag, name in NPD_FLAGS.items():
         if flag in table:
             continue
         if name in by_name:
             table[flag] = (name, by_name[name])
         else:
-            table[flag] = ("", _foreign_option(name))  # parsed, type-checked, then dropped
+            table[flag] = ("", _npd_option(name))  # parsed, type-checked, then dropped
     table["--component"] = ("component", None)
     return table
 
 
-def _foreign_option(name: str):
+def _npd_option(name: str):
+    """NPD's own declaration of one of its flags: its pflag type, no bounds of ours."""
+    from healthcheck.component import parse_log_patterns
     from healthcheck.declaration import Option
 
-    kind = "duration" if name == "cri_timeout" else "str"
-    return Option(name, type=kind)
+    kinds = {
+        "enable_repair": "bool",
+        "cri_timeout": "duration",
+        "cooldown_time": "duration",
+        "loopback_time": "duration",
+        "health_check_timeout": "duration",
+    }
+    if name == "log_pattern":
+        return Option(name, type=parse_log_patterns, multiple=True)
+    return Option(name, type=kinds.get(name, "str"))
+
+
+def _npd_table() -> dict[str, tuple[str, object]]:
+    """Every flag any component takes, typed as NPD types it: the first pass over argv."""
+    from healthcheck.declaration import Option
+
+    table: dict[str, tuple[str, object]] = {
+        flag: (name, _npd_option(name)) for flag, name in NPD_FLAGS.items()
+    }
+    table["--component"] = ("component", None)
+    for flag in EXTRA_BOOL_FLAGS:
+        table[flag] = ("", Option("extra", type="bool"))
+    for flag in EXTRA_VALUE_FLAGS:
+        table[flag] = ("", None)
+    return table
 
 
 def parse(argv: list[str], checker) -> tuple[dict, int]:
@@ -86,27 +150,37 @@ def parse(argv: list[str], checker) -> tuple[dict, int]:
 
 
 def _help() -> int:
-    print(USAGE)
+    print(USAGE, file=sys.stderr)  # pflag's usage goes to stderr; stdout stays the protocol's
     return 0
 
 
-def run(argv: list[str]) -> int:
-    """Parse, validate and run one health check; return the exit code."""
-    if wants_help(argv):
-        return _help()
-    component = last_value(argv, "--component", "kubelet")
+def _is_valid(component: str, values: dict) -> None:
+    """NPD's IsValid (after SetDefaults), with its wording."""
     if component not in COMPONENTS:
-        # NPD's IsValid runs after the parse, but naming the component first is clearer.
-        raise FlagError(
-            f"the component specified is not supported: {component!r} "
-            f"(supported: {', '.join(COMPONENTS)})"
-        )
+        raise FlagError(UNSUPPORTED)
+    if component == "cri":
+        if values.get("crictl_path", "/usr/bin/crictl") == "":
+            raise FlagError("the crictl-path cannot be empty for cri component")
+        if values.get("cri_socket_path", "unix://") == "":
+            raise FlagError("the cri-socket-path cannot be empty for cri component")
+
+
+def prepare(argv: list[str]):
+    """Parse and validate ``argv`` as NPD does: ``(component, checker, options, verbosity)``.
+
+    Raises :class:`FlagError` (pflag's or NPD's words) or :class:`HelpRequested`. NPD's own
+    parse over every flag comes first (its errors come before any validation), then IsValid,
+    then the chosen component's checker reads its options.
+    """
+    npd_values, _ = parse_flags(argv, _npd_table(), KLOG_FLAGS)
+    component = npd_values.get("component", "kubelet")
+    _is_valid(component, npd_values)
     from healthcheck import host
 
     try:
         checker = host.find(component).checker
     except host.CheckerNotFound as exc:
-        return _fail(f"error checking {component} health: {exc}")
+        raise FlagError(f"error checking {component} health: {exc}") from None
     values, verbosity = parse(argv, checker)
     values.pop("component", None)
     options = checker.defaults()
@@ -117,8 +191,17 @@ def run(argv: list[str]) -> int:
             checker.validate(options)
         except ValueError as exc:
             raise FlagError(str(exc)) from None
-    from healthcheck.protocol import clamp_message
+    return component, checker, options, verbosity
+
+
+def run(argv: list[str]) -> int:
+    """Parse, validate and run one health check; return the exit code."""
+    try:
+        component, checker, options, verbosity = prepare(argv)
+    except HelpRequested:
+        return _help()
     from healthcheck.runner import run_check
+    from healthcheck.text import one_line
 
     outcome = run_check(checker, options, None, verbosity > 0)
     result = outcome.result
@@ -126,15 +209,15 @@ def run(argv: list[str]) -> int:
     prefix = f"error checking {component} health: "
     if result.status == 2 and not message.startswith(prefix):
         message = prefix + message  # a deadline or a crash inside the check: NPD's error form
-    message = clamp_message(message, 4096)
+    message = one_line(message, RESULT_LIMIT)
     if message:
         print(message)
     return int(result.status)
 
 
 def _fail(message: str) -> int:
-    print(message)
-    return 2
+    """A usage error: one line of at most 80 bytes on stdout (NPD's condition message), exit 2."""
+    return report_usage_error(message)
 
 
 def main(argv=None) -> int:

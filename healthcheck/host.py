@@ -17,8 +17,14 @@ from healthcheck.declaration import Checker
 from healthcheck.epindex import EntryPoint, read_index
 from healthcheck.markers import IMPL_ATTRIBUTE
 from healthcheck.protocol import describe_error
+from healthcheck.text import short_repr
 
 HOOK_NAME = "healthcheck_checkers"
+
+# What a plugin may raise at import or in its hook without taking the host down: any
+# exception, sys.exit(), GeneratorExit, a BaseException of its own. KeyboardInterrupt is the
+# user's and passes (each such clause is preceded by one that re-raises it).
+_PLUGIN_FAULTS = BaseException
 
 
 class LoadedChecker:
@@ -107,7 +113,9 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
     for ep in sorted(read_index(paths), key=lambda e: (not e.builtin, e.distribution, e.name)):
         try:
             loaded.append((ep, ep.load()))
-        except (Exception, SystemExit) as exc:
+        except KeyboardInterrupt:
+            raise
+        except _PLUGIN_FAULTS as exc:
             catalog.broken.append(
                 BrokenPlugin(ep.name, ep.distribution, f"import failed: {describe_error(exc)}")
             )
@@ -118,7 +126,9 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
             continue  # one module registered under several entry-point names
         try:
             pm.register(obj, name=plugin_name)
-        except (Exception, SystemExit) as exc:
+        except KeyboardInterrupt:
+            raise
+        except _PLUGIN_FAULTS as exc:
             catalog.broken.append(
                 BrokenPlugin(ep.name, ep.distribution, f"invalid plugin: {describe_error(exc)}")
             )
@@ -130,7 +140,9 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
         try:
             # Each plugin is asked on its own, so one that raises cannot hide the others.
             checkers = _checkers_from(impl.function(), ep.name)
-        except (Exception, SystemExit) as exc:
+        except KeyboardInterrupt:
+            raise
+        except _PLUGIN_FAULTS as exc:
             catalog.broken.append(BrokenPlugin(ep.name, ep.distribution, describe_error(exc)))
             continue
         for checker in checkers:
@@ -172,7 +184,9 @@ def find(name: str, paths=None) -> LoadedChecker:
                 for checker in _checkers_from(impls[0](), ep.name):
                     if checker.name == name:
                         return LoadedChecker(checker, ep.name, ep.distribution, ep.version)
-        except (Exception, SystemExit):  # noqa: S110
+        except KeyboardInterrupt:
+            raise
+        except _PLUGIN_FAULTS:
             pass  # discover() below records the same failure with its full context
     catalog = discover(paths)
     if name in catalog.checkers:
@@ -180,7 +194,7 @@ def find(name: str, paths=None) -> LoadedChecker:
     for broken in catalog.broken:
         if broken.checker == name or (broken.checker is None and broken.plugin == name):
             raise CheckerNotFound(
-                f"checker {name!r} is broken ({broken.distribution}): {broken.error}"
+                f"checker {short_repr(name, 100)} is broken ({broken.distribution}): {broken.error}"
             )
     known = ", ".join(sorted(catalog.checkers)) or "none installed"
-    raise CheckerNotFound(f"unknown checker {name!r} (available: {known})")
+    raise CheckerNotFound(f"unknown checker {short_repr(name, 100)} (available: {known})")

@@ -11,28 +11,17 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.pflag import FlagError, wants_help
+from healthcheck.pflag import FlagError, HelpRequested, report_usage_error
 from healthcheck.pflag import parse as parse_flags
 
 PROG = "log-counter"
 CHECKER = "log-counter"
-# klog's flags, registered on NPD's command line by klog.InitFlags; accepted, without effect
-# but for the verbosity.
-KLOG_FLAGS = {
-    "--v": "int",
-    "--vmodule": "str",
-    "--log_dir": "str",
-    "--log_file": "str",
-    "--log_file_max_size": "str",
-    "--stderrthreshold": "str",
-    "--log_backtrace_at": "str",
-    "--logtostderr": "bool",
-    "--alsologtostderr": "bool",
-    "--add_dir_header": "bool",
-    "--skip_headers": "bool",
-    "--skip_log_headers": "bool",
-    "--one_output": "bool",
-}
+# klog's flags NPD's log-counter bridges into pflag (-v visible, the others hidden); klog's
+# other flags (--log_dir, ...) are unknown to it, as here.
+KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
+# NPD reads at most 4 KiB of a plugin's stdout; a result line is cut there, one line.
+RESULT_LIMIT = 4096
+WATCH_ERROR = "error watching journald: "  # how NPD's log-counter prefixes journal errors
 PFLAG_TYPES = {"str": "string", "int": "int", "bool": "", "duration": "duration"}
 
 
@@ -56,31 +45,66 @@ def usage(checker) -> str:
     return "\n".join(lines)
 
 
-def run(argv: list[str]) -> int:
-    """Parse, validate and count once; return the exit code."""
+def prepare(argv: list[str]):
+    """Parse and validate ``argv`` as NPD does: ``(checker, options, verbosity)``.
+
+    Raises :class:`FlagError` (pflag's or NPD's words) or :class:`HelpRequested`.
+    """
     from healthcheck import host
 
     try:
         checker = host.find(CHECKER).checker
     except host.CheckerNotFound as exc:
         raise FlagError(f"{PROG}: {exc}") from None
-    if wants_help(argv):
-        print(usage(checker))
-        return 0
     table = {opt.flag: (opt.name, opt) for opt in checker.options}
     values, verbosity = parse_flags(argv, table, KLOG_FLAGS)
     options = checker.defaults()
     for name, value in values.items():
         setattr(options, name, value)
+    from healthcheck.node.journal import npd_log_path_error
+
+    # NPD's order: patterns, durations, then the log path, then the source.
+    path_error = npd_log_path_error(options.log_path)
     try:
         checker.validate(options)
     except ValueError as exc:
+        if path_error is not None and not options.journald_source:
+            try:
+                checker.validate(_with_source(options))
+            except ValueError:
+                raise FlagError(str(exc)) from None
+            raise FlagError(WATCH_ERROR + path_error) from None
         raise FlagError(str(exc)) from None
+    if path_error is not None:
+        raise FlagError(WATCH_ERROR + path_error)
+    return checker, options, verbosity
+
+
+def _with_source(options):
+    """A copy of ``options`` with a source, to tell a missing source from earlier errors."""
+    import copy
+
+    probe = copy.copy(options)
+    probe.journald_source = "x"
+    return probe
+
+
+def run(argv: list[str]) -> int:
+    """Parse, validate and count once; return the exit code."""
+    try:
+        checker, options, verbosity = prepare(argv)
+    except HelpRequested:
+        from healthcheck import host
+
+        print(usage(host.find(CHECKER).checker), file=sys.stderr)  # pflag's usage: stderr
+        return 0
     from healthcheck.runner import run_check
+    from healthcheck.text import one_line
 
     outcome = run_check(checker, options, verbose=verbosity > 0)
-    if outcome.result.message:
-        print(outcome.result.message)
+    message = one_line(outcome.result.message, RESULT_LIMIT)
+    if message:
+        print(message)
     return int(outcome.result.status)
 
 
@@ -90,8 +114,7 @@ def main(argv=None) -> int:
     try:
         return run(argv)
     except FlagError as exc:
-        print(exc)
-        return 2
+        return report_usage_error(str(exc))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -115,7 +115,9 @@ def validate_document(doc: dict, check_paths: bool = False) -> list[str]:
 def write_configs(names, output_dir: str, command: str = DEFAULT_COMMAND) -> list[str]:
     """Write the NPD files of the named checkers (all when ``names`` is empty); return paths.
 
-    Raises ``LookupError`` naming an unknown checker before anything is written.
+    Each file is replaced atomically (:func:`healthcheck.safefile.replace_file`). Raises
+    ``LookupError`` naming an unknown checker before anything is written, ``OSError`` when a
+    file cannot be written.
     """
     from healthcheck import host
 
@@ -128,12 +130,15 @@ def write_configs(names, output_dir: str, command: str = DEFAULT_COMMAND) -> lis
         selected = [catalog.checkers[n].checker for n in names]
     else:
         selected = [c.checker for c in catalog]
+    from healthcheck.safefile import replace_file
+
     os.makedirs(output_dir, exist_ok=True)
     written = []
     for checker in selected:
         for monitor in monitors_of(checker):
             path = os.path.join(output_dir, monitor.filename)
-            with open(path, "w", encoding="utf-8") as fh:
-                fh.write(render(monitor_document(monitor, command)))
+            # Atomic, and a link planted at the name is replaced, not followed: NPD never reads
+            # half a file, and root never writes through someone else's symlink.
+            replace_file(path, render(monitor_document(monitor, command)).encode(), 0o644)
             written.append(path)
     return written

@@ -3,7 +3,10 @@
 NPD's binaries parse flags with pflag, and NPD configs are written for it: ``--flag=value`` and
 ``--flag value`` (the next argument is the value even when it starts with a dash, e.g. a pattern
 ``-bash: fork failed``), bare booleans, klog's ``-v``/``--v`` shorthand, ``--`` ending the flags,
-and other arguments kept aside (neither command reads them). Errors carry pflag's wording.
+and other arguments kept aside (neither command reads them). Values are read as pflag reads them
+(integers with Go's ``strconv.ParseInt(s, 0, 64)``, booleans with ``strconv.ParseBool``,
+durations with ``time.ParseDuration``) and errors carry pflag's and Go's wording, so that the
+line NPD shows as the condition message is the one NPD's own binary would print.
 
 Not argparse: argparse reads a dash-led value as a flag, words its errors differently, and
 importing and building it costs more than a whole one-shot check's parsing.
@@ -13,9 +16,182 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+# klog registers -v with a shorthand, so pflag names it "-v, --v" in its errors.
+_V_NAME = "-v, --v"
+
 
 class FlagError(Exception):
     """A command line pflag would reject; the message is pflag's."""
+
+
+class HelpRequested(Exception):
+    """``-h`` or ``--help`` in a flag's place: pflag prints the usage and exits 0."""
+
+
+# ------------------------------------------------------------------------------- Go's strconv
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` (``%q``): printable characters kept, the rest escaped."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch.isprintable() and (ch == " " or not ch.isspace()):
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def go_quote_rune(ch: str) -> str:
+    """Go's ``strconv.QuoteRune`` (``%q`` of a rune): ``'x'``, ``'\\n'``."""
+    if ch == "'":
+        return "'\\''"
+    if ch == '"':
+        return "'\"'"
+    return "'" + go_quote(ch)[1:-1] + "'"
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def _num_error(func: str, text: str, why: str) -> ValueError:
+    return ValueError(f"strconv.{func}: parsing {go_quote(text)}: {why}")
+
+
+def _underscore_ok(s: str) -> bool:
+    """Go's ``underscoreOK``: underscores only between digits or after a base prefix."""
+    saw = "^"
+    i = 0
+    if s[:1] in ("-", "+"):
+        s = s[1:]
+    hexa = False
+    if len(s) >= 2 and s[0] == "0" and s[1].lower() in "box":
+        i, saw, hexa = 2, "0", s[1].lower() == "x"
+    while i < len(s):
+        c = s[i]
+        if "0" <= c <= "9" or (hexa and "a" <= c.lower() <= "f"):
+            saw = "0"
+        elif c == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+        i += 1
+    return saw != "_"
+
+
+def go_parse_int(text: str, base: int = 0, bits: int = 64) -> int:
+    """Go's ``strconv.ParseInt(text, base, bits)``: ``010`` is 8 and ``0x1_0`` is 16 in base 0;
+    blanks, non-ASCII digits and out-of-range values are errors with Go's wording."""
+    if not text:
+        raise _num_error("ParseInt", text, "invalid syntax")
+    s = text
+    neg = s[0] == "-"
+    if s[0] in "+-":
+        s = s[1:]
+    value = _parse_uint(s, base, bits)
+    if value is None:
+        raise _num_error("ParseInt", text, "invalid syntax")
+    cutoff = 1 << (bits - 1)
+    if value == -1 or (not neg and value >= cutoff) or (neg and value > cutoff):
+        raise _num_error("ParseInt", text, "value out of range")
+    return -value if neg else value
+
+
+def _parse_uint(s: str, base: int, bits: int) -> int | None:
+    """Go's ParseUint: the value, ``None`` for a syntax error, ``-1`` when out of range."""
+    if not s:
+        return None
+    base0 = base == 0
+    original = s
+    if base0:
+        base = 10
+        if s[0] == "0":
+            prefix = s[1:2].lower()
+            if len(s) >= 3 and prefix in ("b", "o", "x"):
+                base = {"b": 2, "o": 8, "x": 16}[prefix]
+                s = s[2:]
+            else:
+                base, s = 8, s[1:]
+    max_value = (1 << bits) - 1
+    underscores = False
+    n = 0
+    for c in s:
+        if c == "_" and base0:
+            underscores = True
+            continue
+        if "0" <= c <= "9":
+            d = ord(c) - 48
+        elif "a" <= c.lower() <= "z" and c.isascii():
+            d = ord(c.lower()) - ord("a") + 10
+        else:
+            return None
+        if d >= base:
+            return None
+        n = n * base + d
+        if n > max_value:
+            return -1  # Go stops at the first overflow, before any later syntax error
+    if underscores and not _underscore_ok(original):
+        return None
+    return n
+
+
+def go_parse_bool(text: str) -> bool:
+    """Go's ``strconv.ParseBool``, with its error."""
+    from healthcheck.declaration import parse_bool  # the same words
+
+    try:
+        return parse_bool(text)
+    except ValueError:
+        raise _num_error("ParseBool", text, "invalid syntax") from None
+
+
+# ---------------------------------------------------------------------------------- reporting
+
+
+def report_usage_error(message: str) -> int:
+    """Print a usage error as the drop-ins do; return exit code 2.
+
+    stdout gets one line of at most 80 bytes, NPD's default ``max_output_length``: the condition
+    message. When that cut something off, the whole line (bounded for a log) goes to stderr,
+    which NPD writes to its log.
+    """
+    import sys
+
+    from healthcheck.text import LOG_LIMIT, PROTOCOL_LIMIT, one_line
+
+    line = one_line(message, PROTOCOL_LIMIT)
+    print(line, flush=True)
+    full = one_line(message, LOG_LIMIT, marker="…")
+    if full != line:
+        print(full, file=sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------------------------- the parse
 
 
 def parse(
@@ -26,8 +202,9 @@ def parse(
     ``table`` maps ``--flag`` to ``(option name, Option)``: the value is parsed with the
     Option (a ``multiple`` one accumulates); an empty name parses and type-checks the value, then
     drops it; an Option of ``None`` keeps the raw text. ``klog`` maps klog's flags (``--v``
-    included) to ``"int"``, ``"str"`` or ``"bool"``: accepted and checked, without effect but
-    the verbosity.
+    included) to ``"level"``, ``"vmodule"`` or ``"bool"``: accepted and checked as klog checks
+    them, without effect but the verbosity. Raises :class:`HelpRequested` at ``-h``/``--help``,
+    where pflag stops too.
     """
     values: dict = {}
     verbosity = 0
@@ -41,17 +218,27 @@ def parse(
             continue  # an argument, not a flag: pflag keeps it, and nobody reads it
         if not arg.startswith("--"):
             text, i = _shorthand_v(arg, argv, i)
-            verbosity = _verbosity(text, "-v")
+            verbosity = _verbosity(text)
             continue
         flag, eq, text = arg.partition("=")
+        if flag == "--" or flag[2] == "-":
+            raise FlagError(f"bad flag syntax: {arg}")
+        if flag == "--help" and flag not in table:
+            raise HelpRequested()
         if flag in klog:
             kind = klog[flag]
             if kind != "bool" and not eq:
                 text, i = _next_value(flag, argv, i)
-            if kind == "int":
-                verbosity = _verbosity(text, flag)
+            if kind == "level":
+                verbosity = _verbosity(text)
+            elif kind == "vmodule":
+                _check_vmodule(flag, text)
             elif kind == "bool" and eq:
-                _check_bool(flag, text)
+                try:
+                    go_parse_bool(text)
+                except ValueError:
+                    # A Go flag package bool, bridged into pflag: its error is "parse error".
+                    raise _invalid(flag, text, "parse error") from None
             continue
         if flag not in table:
             raise FlagError(f"unknown flag: {flag}")
@@ -74,39 +261,26 @@ def parse(
     return values, verbosity
 
 
+def _invalid(flag: str, text: str, why: object) -> FlagError:
+    return FlagError(f"invalid argument {go_quote(text)} for {go_quote(flag)} flag: {why}")
+
+
 def _convert(flag: str, opt, text: str):
-    """``opt.parse(text)``, or pflag's ``invalid argument`` error naming the flag."""
+    """``opt.parse(text)`` after pflag's own reading of its type; pflag's error if bad."""
+    from healthcheck.duration import DurationError
+
     try:
-        return opt.parse(text)
+        if opt.type == "int":
+            text_for_opt = str(go_parse_int(text))
+        elif opt.type == "bool":
+            text_for_opt = "true" if go_parse_bool(text) else "false"
+        else:
+            text_for_opt = text
+        return opt.parse(text_for_opt)
+    except DurationError as exc:
+        raise _invalid(flag, text, exc.go_message) from None
     except ValueError as exc:
-        raise FlagError(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
-
-
-def last_value(argv: list[str], flag: str, default: str) -> str:
-    """The value ``flag`` ends up with (the last one wins), read before the full parse."""
-    value = default
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg == "--":
-            break
-        if arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-        elif arg == flag and i + 1 < len(argv):
-            value = argv[i + 1]
-            i += 1
-        i += 1
-    return value
-
-
-def wants_help(argv: list[str]) -> bool:
-    """True when ``-h`` or ``--help`` comes before ``--``."""
-    for arg in argv:
-        if arg == "--":
-            return False
-        if arg in ("-h", "--help"):
-            return True
-    return False
+        raise _invalid(flag, text, exc) from None
 
 
 def _next_value(flag: str, argv: list[str], i: int) -> tuple[str, int]:
@@ -116,35 +290,50 @@ def _next_value(flag: str, argv: list[str], i: int) -> tuple[str, int]:
 
 
 def _shorthand_v(arg: str, argv: list[str], i: int) -> tuple[str, int]:
-    """The value of ``-v``, ``-v2``, ``-v=2`` or ``-v 2``; klog's is the only shorthand."""
-    name, eq, text = arg[1:].partition("=")
-    if not name.startswith("v"):
-        raise FlagError(f"unknown shorthand flag: {name[:1]!r} in {arg}")
-    if eq:
-        if name != "v":
-            raise FlagError(f"unknown shorthand flag: 'v' in {arg}")
-        return text, i
-    if name[1:]:
-        return name[1:], i
+    """The value of ``-v``, ``-v2``, ``-v=2`` or ``-v 2``; klog's is the only shorthand.
+
+    pflag reads a group of shorthands one letter at a time: ``-h`` asks for help, any other
+    letter but ``v`` is unknown, and ``v`` takes the rest of the group (after an optional ``=``)
+    or the next argument as its value.
+    """
+    letters = arg[1:]
+    c = letters[0]
+    if c == "h":
+        raise HelpRequested()
+    if c != "v":
+        raise FlagError(f"unknown shorthand flag: {go_quote_rune(c)} in {arg}")
+    rest = letters[1:]
+    if rest.startswith("="):
+        return rest[1:], i
+    if rest:
+        return rest, i
     if i >= len(argv):
-        raise FlagError("flag needs an argument: 'v' in -v")
+        raise FlagError(f"flag needs an argument: 'v' in {arg}")
     return argv[i], i + 1
 
 
-def _check_bool(flag: str, text: str) -> None:
-    from healthcheck.declaration import parse_bool
+def _check_vmodule(flag: str, text: str) -> None:
+    """klog's ``--vmodule`` syntax: ``pattern=N`` items, comma-separated, N >= 0."""
+    for item in text.split(","):
+        if not item:
+            continue
+        parts = item.split("=")
+        if len(parts) != 2 or not parts[0] or not parts[1]:
+            raise _invalid(flag, text, _VMODULE_SYNTAX)
+        try:
+            level = go_parse_int(parts[1], 10, 32)
+        except ValueError:
+            raise _invalid(flag, text, _VMODULE_SYNTAX) from None
+        if level < 0:
+            raise _invalid(flag, text, "negative value for vmodule level")
 
+
+_VMODULE_SYNTAX = "syntax error: expect comma-separated list of filename=N"
+
+
+def _verbosity(text: str) -> int:
+    """klog's ``Level.Set``: ``strconv.ParseInt(text, 10, 32)``."""
     try:
-        parse_bool(text)
+        return go_parse_int(text, 10, 32)
     except ValueError as exc:
-        raise FlagError(f'invalid argument "{text}" for "{flag}" flag: {exc}') from None
-
-
-def _verbosity(text: str, flag: str) -> int:
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise FlagError(
-            f'invalid argument "{text}" for "{flag}" flag: strconv.ParseInt: parsing '
-            f'"{text}": invalid syntax'
-        ) from None
+        raise _invalid(_V_NAME, text, exc) from None

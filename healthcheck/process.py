@@ -115,10 +115,13 @@ def run_program(
             process_group=0,
             close_fds=True,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv, env or cwd
+        from healthcheck.text import LOG_LIMIT, one_line
+
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         return ProgramResult(
             None,
-            error=f"cannot start {argv[0]}: {exc.strerror or exc}",
+            error=one_line(f"cannot start {argv[0]}: {reason}", LOG_LIMIT),
             duration=time.monotonic() - started,
         )
     pgid = proc.pid  # process_group=0 makes the child the leader of a group of its own id

@@ -9,7 +9,12 @@ The runner calls :func:`apply` after a check returns PROBLEM. A repair runs only
    small state file under ``--state-dir``, updated under a lock (two overlapping invocations
    cannot both repair) and replaced atomically. It is measured on CLOCK_BOOTTIME within one boot
    (boot id), so wall-clock jumps do not matter and a reboot clears it;
-4. ``--dry-run-repair`` is false; with it, the policy logs what it would do and changes nothing.
+4. ``--dry-run-repair`` is false and the process is not in a dry run (:func:`dry_run_only`,
+   which ``healthcheck agent --dry-run`` sets before any check starts); otherwise the policy
+   says what it would do (cooldowns included) and changes nothing: no action, no state file.
+
+:func:`apply` is the only caller of :attr:`Repair.action`, so this is the one place where a
+repair is allowed or refused.
 
 Repair never changes the check's result, and its failures are only logged (stderr, which NPD
 writes to its own log); the protocol line on stdout stays the checker's.
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 
 from healthcheck.declaration import Option
@@ -73,8 +79,48 @@ class Repair:
         self.describe = describe
 
 
+class Preview:
+    """What the policy would do about one PROBLEM in a dry run; nothing was run or recorded.
+
+    ``would_run`` says whether the policy would have run ``action`` now; ``reason`` says why
+    or why not, in one line. ``action`` and ``target`` come from the checker.
+    """
+
+    __slots__ = ("action", "checker", "reason", "target", "would_run")
+
+    def __init__(self, checker: str, target: str, action: str, would_run: bool, reason: str):
+        self.checker = checker
+        self.target = target
+        self.action = action
+        self.would_run = would_run
+        self.reason = reason
+
+
+_dry_run_lock = threading.Lock()
+_dry_run = False  # one-way: once set, no repair action runs in this process again
+_preview_sinks: list = []
+
+
+def dry_run_only(sink=None) -> None:
+    """From now on no repair action runs in this process: the policy only says what it would.
+
+    There is deliberately no way back: a dry run sets this before any check starts, so no
+    checker option (``enable_repair``, ``dry_run_repair: false``) or config can undo it.
+    ``sink(preview)``, when given, is called with a :class:`Preview` for every PROBLEM whose
+    checker declares a repair (from the check's thread; the sink must be thread-safe).
+    """
+    global _dry_run
+    with _dry_run_lock:
+        _dry_run = True
+        if sink is not None:
+            _preview_sinks.append(sink)
+
+
 def _log(checker: str, message: str) -> None:
-    print(f"{checker}: {message}", file=sys.stderr, flush=True)
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    # A checker's describe() and its errors are a plugin's text: one bounded line.
+    print(one_line(f"{checker}: {message}", LOG_LIMIT), file=sys.stderr, flush=True)
 
 
 def _boot_id() -> str:
@@ -102,12 +148,23 @@ def _claim(path: str, target: str, cooldown: float) -> float | None:
         # Read the clock only once the lock is held: a run that read it before waiting would
         # see the holder's record as lying in its future and repair a second time.
         now = time.clock_gettime(time.CLOCK_BOOTTIME)
-        last = state.get(target)
-        if isinstance(last, dict) and last.get("boot_id") == boot:
-            elapsed = now - float(last.get("boottime", 0.0))
-            if 0 <= elapsed <= cooldown:
-                return elapsed
+        elapsed = _within_cooldown(state, target, boot, now, cooldown)
+        if elapsed is not None:
+            return elapsed
         state[target] = {"boot_id": boot, "boottime": now, "time": time.time()}
+    return None
+
+
+def _within_cooldown(state, target: str, boot: str, now: float, cooldown: float) -> float | None:
+    """Seconds since the repair of ``target`` recorded in ``state`` if within ``cooldown``."""
+    last = state.get(target)
+    if isinstance(last, dict) and last.get("boot_id") == boot:
+        try:
+            elapsed = now - float(last.get("boottime", 0.0))
+        except (TypeError, ValueError):
+            return None
+        if 0 <= elapsed <= cooldown:
+            return elapsed
     return None
 
 
@@ -130,19 +187,77 @@ def decide(ctx, repair: Repair) -> tuple[bool, str]:
 
 
 def apply(checker: str, ctx, repair: Repair) -> str:
-    """Run ``repair`` if the policy allows it; return the one-line account that was logged."""
+    """Run ``repair`` if the policy allows it; return the one-line account that was logged.
+
+    In a dry run (:func:`dry_run_only` or ``dry_run_repair``) nothing is run or recorded: the
+    account says what would have happened, and the preview sinks hear of it.
+    """
     opts = ctx.options
     if not getattr(opts, "enable_repair", True):
         return ""
+    dry_run = _dry_run or bool(getattr(opts, "dry_run_repair", False))
     allowed, why = decide(ctx, repair)
-    if allowed:
-        what = repair.describe(ctx)
-        if getattr(opts, "dry_run_repair", False):
-            why = f"dry run: would {what} ({why})"
-        else:
-            why = _run_claimed(checker, ctx, repair, what, why)
+    if dry_run:
+        why = _preview(checker, ctx, repair, allowed, why)
+    elif allowed:
+        why = _run_claimed(checker, ctx, repair, repair.describe(ctx), why)
     _log(checker, why)
     return why
+
+
+def _preview(checker: str, ctx, repair: Repair, allowed: bool, why: str) -> str:
+    """The dry run's account: the policy's verdict and the cooldown, claimed only in memory."""
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    what = one_line(repair.describe(ctx), LOG_LIMIT)
+    target = one_line(repair.target(ctx), LOG_LIMIT)
+    if allowed:
+        refused = _claim_in_memory(checker, ctx, target)
+        if refused is not None:
+            allowed, why = False, refused
+    account = f"dry run: would {what} ({why})" if allowed else f"dry run: {why}"
+    preview = Preview(checker, target, what, allowed, why)
+    with _dry_run_lock:
+        sinks = list(_preview_sinks)
+    for sink in sinks:
+        sink(preview)
+    return account
+
+
+# The repairs a dry run would have made, as the state file would record them (path -> state),
+# so that its later previews hit the cooldown as the real runs would.
+_dry_claims: dict[str, dict] = {}
+
+
+def _claim_in_memory(checker: str, ctx, target: str) -> str | None:
+    """Why the claim would fail (a repair within the cooldown, on disk or in this dry run);
+    ``None`` after recording the would-be repair in memory. The state file is only read."""
+    from healthcheck.duration import format_duration
+    from healthcheck.state import read_state
+
+    opts = ctx.options
+    cooldown = float(getattr(opts, "cooldown_time", 120.0))
+    path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
+    try:
+        on_disk = read_state(path)
+    except (OSError, ValueError):
+        on_disk = {}  # the real run would say why it cannot claim; a preview need not
+    boot = _boot_id()
+    with _dry_run_lock:
+        now = time.clock_gettime(time.CLOCK_BOOTTIME)
+        claims = _dry_claims.setdefault(path, {})
+        since = _within_cooldown(on_disk, target, boot, now, cooldown)
+        last = "last repair"
+        if since is None:
+            since = _within_cooldown(claims, target, boot, now, cooldown)
+            last = "this dry run's last would-be repair"
+        if since is None:
+            claims[target] = {"boot_id": boot, "boottime": now}
+            return None
+    return (
+        f"not repairing: {last} {format_duration(round(since))} ago, "
+        f"within the cooldown {format_duration(cooldown)}"
+    )
 
 
 def _run_claimed(checker: str, ctx, repair: Repair, what: str, why: str) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 import time
 
-from healthcheck.declaration import CheckContext, Checker
+from healthcheck.declaration import MAX_DURATION, CheckContext, Checker
 from healthcheck.duration import format_duration
 from healthcheck.protocol import Result, Status, describe_error
+from healthcheck.text import RESULT_LIMIT, one_line, short_repr
 
 
 class CheckRun:
@@ -40,20 +41,63 @@ class Outcome:
         self.run = run
 
 
-def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Result:
-    """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens.
+def waitable(timeout: float) -> float:
+    """``timeout`` as a wait the platform's timers take (0 to 8760h): front doors refuse more than
+    :data:`~healthcheck.declaration.MAX_DURATION` when they parse it; a caller that did not is
+    held to it here rather than raising OverflowError in the thread that waits."""
+    if timeout != timeout:  # NaN
+        return MAX_DURATION
+    return min(max(float(timeout), 0.0), MAX_DURATION)
 
-    On PROBLEM a declared repair goes to the shared policy, unless ``repair`` is false (front
-    doors that only look, such as ``healthcheck status``).
+
+def _failure(checker: Checker, exc: BaseException) -> Result:
+    """UNKNOWN with a true reason for anything a check raised instead of returning."""
+    if isinstance(exc, SystemExit):
+        code = exc.code if isinstance(exc.code, (int, type(None))) else short_repr(exc.code, 60)
+        return Result.unknown(f"{checker.name} check exited (sys.exit({code}))")
+    return Result.unknown(f"{checker.name} check failed: {describe_error(exc)}")
+
+
+def checked_result(checker: Checker, result) -> Result:
+    """``result`` if it is a well-formed :class:`Result`, as one bounded line; else UNKNOWN.
+
+    A plugin may hand back anything, or mutate a Result after construction (a plain ``int``
+    status, a ``bytes`` message); the host must not trip over it later, in a thread where
+    nobody would see the error.
     """
-    try:
-        result = checker.check(ctx)
-    except Exception as exc:  # a plugin's bug or a node's fault: never a traceback to the user
-        return Result.unknown(f"{checker.name} check failed: {describe_error(exc)}")
     if not isinstance(result, Result):
         return Result.unknown(
             f"{checker.name} check returned {type(result).__name__}, not a Result"
         )
+    status, message = result.status, result.message
+    if type(status) is not Status:
+        return Result.unknown(
+            f"{checker.name} check returned status {short_repr(status, 60)}, "
+            "not a healthcheck.Status"
+        )
+    if not isinstance(message, str):
+        return Result.unknown(
+            f"{checker.name} check returned a {type(message).__name__} message, not a str"
+        )
+    bounded = one_line(message, RESULT_LIMIT)
+    return result if bounded == message else Result(status, bounded)
+
+
+def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Result:
+    """Call ``checker.check`` and make sure a :class:`Result` comes back, whatever happens.
+
+    Any exception, ``sys.exit()`` included, becomes UNKNOWN with a one-line reason; only
+    KeyboardInterrupt passes. The message is made one line of at most
+    :data:`~healthcheck.text.RESULT_LIMIT` bytes. On PROBLEM a declared repair goes to the
+    shared policy, unless ``repair`` is false (front doors that only look, such as
+    ``healthcheck status``).
+    """
+    try:
+        result = checked_result(checker, checker.check(ctx))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a plugin's bug or a node's fault: never a traceback
+        return _failure(checker, exc)
     if repair and checker.repair is not None and result.status == Status.PROBLEM:
         from healthcheck import repair
 
@@ -61,7 +105,9 @@ def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Resu
         # the result, and its own failures are logged by the policy, not raised.
         try:
             repair.apply(checker.name, ctx, checker.repair)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             ctx.log(f"repair policy failed: {describe_error(exc)}")
     return result
 
@@ -70,12 +116,15 @@ def start_check(
     checker: Checker, options, timeout: float, verbose: bool = False, repair: bool = True
 ) -> CheckRun:
     """Start ``checker`` in a daemon thread with a deadline ``timeout`` seconds from now."""
+    timeout = waitable(timeout)
     run = CheckRun(checker)
     ctx = CheckContext(checker.name, options, run.started + timeout, verbose)
 
     def target() -> None:
         try:
             run.result = call_check(checker, ctx, repair)
+        except KeyboardInterrupt:
+            run.result = Result.unknown(f"{checker.name} check was interrupted")
         finally:
             run.finished.set()
 
@@ -91,7 +140,7 @@ def run_check(
     repair: bool = True,
 ) -> Outcome:
     """Run ``checker`` once and wait at most ``timeout`` seconds (default: its declared one)."""
-    timeout = checker.timeout if timeout is None else timeout
+    timeout = waitable(checker.timeout if timeout is None else timeout)
     run = start_check(checker, options, timeout, verbose, repair)
     if run.finished.wait(timeout) and run.result is not None:
         return Outcome(run.result, time.monotonic() - run.started, False, run)

@@ -4,6 +4,11 @@ Several checkers keep a little memory between one-shot runs (the last repair tim
 counters, a metadata token). Two invocations may overlap (a systemd timer and an operator), so
 updates take an exclusive ``flock`` on a side file and replace the state file with ``rename``,
 which readers never see half-written.
+
+We run as root and the state directory may be shared, so every file here is opened through
+:mod:`healthcheck.safefile`: a symbolic link, FIFO or device at a state or lock file's name is an
+error (one line), never followed or waited on, and the temporary file of a replacement is created
+exclusively under an unpredictable name.
 """
 
 from __future__ import annotations
@@ -22,15 +27,22 @@ class StateError(OSError):
 
 
 def _describe(path: str, action: str, exc: OSError) -> StateError:
+    from healthcheck.text import LOG_LIMIT, one_line
+
     reason = exc.strerror or str(exc)
-    return StateError(f"cannot {action} state file {path}: {reason} (see --state-dir)")
+    where = one_line(path, LOG_LIMIT)  # the state directory comes from argv or a config file
+    return StateError(f"cannot {action} state file {where}: {reason} (see --state-dir)")
 
 
 def read_state(path: str) -> dict:
-    """The state stored at ``path``; an absent, empty or corrupt file reads as ``{}``."""
+    """The state stored at ``path``; an absent, empty or corrupt file reads as ``{}``.
+
+    Raises :class:`StateError` when ``path`` cannot be read or is not a regular file.
+    """
+    from healthcheck.safefile import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_STATE_BYTES + 1)
+        data = read_regular(path, MAX_STATE_BYTES + 1)
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -39,35 +51,21 @@ def read_state(path: str) -> dict:
         return {}
     try:
         value = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
         return {}
     return value if isinstance(value, dict) else {}
 
 
 def write_state(path: str, state: dict) -> None:
     """Replace ``path`` with ``state`` atomically (write, fsync, rename, fsync the directory)."""
+    from healthcheck.safefile import replace_file
+
     directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
     try:
         os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_file(path, payload, 0o600)
     except OSError as exc:
-        import contextlib  # only on this error path; see locked_state
-
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise _describe(path, "write", exc) from None
 
 
@@ -86,12 +84,14 @@ def locked_state(path: str, wait: float = 5.0):
 def _locked_state(path: str, wait: float):
     import fcntl
 
+    from healthcheck.safefile import open_regular
+
     lock_path = path + ".lock"
     try:
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-        lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        lock_fd = open_regular(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise _describe(path, "lock", exc) from None
+        raise _describe(lock_path, "lock", exc) from None
     try:
         give_up = time.monotonic() + wait
         while True:
@@ -99,9 +99,14 @@ def _locked_state(path: str, wait: float):
                 fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > give_up:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise _describe(lock_path, "lock", exc) from None
+                if time.monotonic() > give_up:
+                    from healthcheck.text import LOG_LIMIT, one_line
+
+                    where = one_line(path, LOG_LIMIT)
                     raise StateError(
-                        f"cannot lock state file {path}: another run holds it"
+                        f"cannot lock state file {where}: another run holds it"
                     ) from None
                 time.sleep(0.02)
         state = read_state(path)

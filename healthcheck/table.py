@@ -26,7 +26,14 @@ def paint(text: str, word: str, colour: bool) -> str:
 def render_table(
     header: list[str], rows: list[list[str]], colour_column: int | None = None, colour: bool = False
 ) -> str:
-    """Left-aligned columns separated by two spaces; the last column is not padded."""
+    """Left-aligned columns separated by two spaces; the last column is not padded.
+
+    Every cell is made one line of at most :data:`~healthcheck.text.LOG_LIMIT` bytes first: a
+    plugin's description or error must not break the table (or write escapes to a terminal).
+    """
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    rows = [[one_line(cell, LOG_LIMIT) for cell in row] for row in rows]
     widths = [len(h) for h in header]
     for row in rows:
         for i, cell in enumerate(row):

@@ -12,6 +12,7 @@ from __future__ import annotations
 PROTOCOL_LIMIT = 80  # NPD's default max_output_length
 CONDITION_LIMIT = 1024  # a NodeCondition or Event message
 LOG_LIMIT = 512  # one value inside a log line or an error message
+RESULT_LIMIT = 4096  # a checker's message as the runner hands it on (before any of the above)
 
 # Work is bounded by the input's first characters only: a 4 MiB message costs as much as a short
 # one. Leading junk beyond this many characters (control characters, blanks) yields "".
@@ -47,3 +48,25 @@ def one_line(text: object, limit: int = PROTOCOL_LIMIT, *, marker: str = "") -> 
         return encoded[:limit].decode("utf-8", "ignore").rstrip()
     # "ignore" drops only the partial character the cut leaves at the end.
     return encoded[:keep].decode("utf-8", "ignore").rstrip() + marker
+
+
+def short_repr(value: object, limit: int = LOG_LIMIT) -> str:
+    """``repr(value)`` for a value from outside (YAML, JSON, argv), bounded in work and length.
+
+    Strings, numbers, booleans and ``None`` look as ``repr`` shows them; a container is only
+    named with its size (``<a list of 3 items>``), never walked, so a structure built from
+    aliases or nesting costs nothing to describe; any other object is named by its type. The
+    result passes through :func:`one_line` with ``limit``.
+    """
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+    elif value is None or isinstance(value, (bool, float)):
+        text = repr(value)
+    elif isinstance(value, int):
+        # int -> str is quadratic in the digits (and refused past 4300 of them).
+        text = repr(value) if value.bit_length() <= 256 else f"<a {value.bit_length()}-bit integer>"
+    elif isinstance(value, (list, tuple, dict, set, frozenset)):
+        text = f"<a {type(value).__name__} of {len(value)} items>"
+    else:
+        text = f"<{type(value).__name__}>"
+    return one_line(text, limit)

@@ -28,12 +28,17 @@ def uptime(proc_root: str = "/proc") -> float:
 
 
 def _optional_duration(text: str, what: str) -> float | None:
+    """NPD's GetStartTime error, in Go's words: ``failed to parse lookback duration "5x": time:
+    unknown unit "x" in duration "5x"``."""
     if text == "":
         return None
     try:
         return parse_duration(text)
     except DurationError as exc:
-        raise DurationError(f'failed to parse {what} duration "{text}": {exc}') from None
+        from healthcheck.pflag import go_quote
+
+        message = f"failed to parse {what} duration {go_quote(text)}: {exc.go_message}"
+        raise DurationError(message, message) from None
 
 
 def lookback_start(now: float, uptime: float, lookback: str = "", delay: str = "") -> float:

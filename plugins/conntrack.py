@@ -19,6 +19,12 @@ def _over_threshold(count: int, limit: int, threshold: int) -> bool:
     return count > limit * threshold // 100
 
 
+def _one_line(exc: Exception) -> str:
+    from healthcheck.text import LOG_LIMIT, one_line
+
+    return one_line(exc, LOG_LIMIT)
+
+
 def _boot_id(proc_root: str) -> str:
     try:
         with open(os.path.join(proc_root, "sys/kernel/random/boot_id")) as fh:
@@ -52,8 +58,13 @@ def _drops_since_last_run(options) -> tuple[dict[str, int], bool]:
         state[key] = {"boot_id": boot, "counters": current}
     if not isinstance(previous, dict) or previous.get("boot_id") != boot:
         return {}, True  # first run, or the counters were reset by a reboot
-    before = previous.get("counters", {})
-    growth = {n: current[n] - int(before.get(n, 0)) for n in DROP_COUNTERS}
+    before = previous.get("counters")
+    if not isinstance(before, dict) or not all(
+        isinstance(before.get(n, 0), int) and not isinstance(before.get(n, 0), bool)
+        for n in DROP_COUNTERS
+    ):
+        return {}, True  # a record we did not write: start over rather than trust it
+    growth = {n: current[n] - before.get(n, 0) for n in DROP_COUNTERS}
     return {n: g for n, g in growth.items() if g > 0}, False
 
 
@@ -66,7 +77,7 @@ def check(ctx) -> Result:
     except proc.CountersMissing:
         return Result.unknown(f"conntrack counters not found under {opts.proc_root}/sys/net")
     except (OSError, ValueError) as exc:
-        return Result.unknown(f"cannot read conntrack counters: {exc}")
+        return Result.unknown(f"cannot read conntrack counters: {_one_line(exc)}")
     if _over_threshold(count, limit, opts.threshold):
         usage = Result.problem(
             f"Conntrack table usage over {opts.threshold}%: {count} out of {limit}"
@@ -78,7 +89,7 @@ def check(ctx) -> Result:
     try:
         growth, _first_run = _drops_since_last_run(opts)
     except (OSError, ValueError, ImportError) as exc:
-        return Result.unknown(f"cannot read conntrack drop statistics: {exc}")
+        return Result.unknown(f"cannot read conntrack drop statistics: {_one_line(exc)}")
     if not growth:
         return usage
     drops = ", ".join(f"{name} +{value}" for name, value in growth.items())

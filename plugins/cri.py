@@ -15,6 +15,7 @@ import sys
 
 from healthcheck import Condition, Option, hookimpl
 from healthcheck.component import component_checker, probe_timeout
+from healthcheck.text import one_line
 
 CONDITION = Condition(
     "ContainerRuntimeUnhealthy",
@@ -43,8 +44,13 @@ def _crictl_probe(ctx) -> str | None:
         return result.error
     if result.timed_out:
         return f"{' '.join(argv)} timed out"
-    detail = " ".join(result.stderr.decode("utf-8", "replace").split())[:200]
+    detail = one_line(result.stderr.decode("utf-8", "replace"), 200)
     return f"crictl pods --latest exited {result.returncode}: {detail}"
+
+
+def _said(condition) -> str:
+    """A runtime condition's reason and message, as the runtime wrote them: bounded, one line."""
+    return f"{one_line(condition.reason, 100)}: {one_line(condition.message, 200)}"
 
 
 def _grpc_probe(ctx) -> str | None:
@@ -69,11 +75,11 @@ def _grpc_probe(ctx) -> str | None:
         return f"CRI at {endpoint}: malformed reply: {exc}"
     runtime = conditions.get("RuntimeReady")
     if runtime is None or not runtime.status:
-        why = f"{runtime.reason}: {runtime.message}" if runtime else "condition missing"
+        why = _said(runtime) if runtime else "condition missing"
         return f"CRI at {endpoint}: RuntimeReady is not true ({why})"
     network = conditions.get("NetworkReady")
     if network is not None and not network.status:
-        why = f"CRI at {endpoint}: NetworkReady is false ({network.reason}: {network.message})"
+        why = f"CRI at {endpoint}: NetworkReady is false ({_said(network)})"
         if opts.require_network_ready:
             return why
         print(f"cri: {why}", file=sys.stderr)

@@ -13,23 +13,27 @@ from __future__ import annotations
 
 from healthcheck import Checker, Condition, NpdMonitor, NpdRule, Option, Result, hookimpl
 
-EMPTY_SOURCE = "failed to filter journal log, empty source is not allowed"
+WATCH_ERROR = "error watching journald: "  # how NPD's log-counter prefixes journal errors
+EMPTY_SOURCE = WATCH_ERROR + "failed to filter journal log, empty source is not allowed"
 FOUND = "Found {count} matching logs, which meets the threshold of {threshold}"
 
 
 def validate(options) -> None:
-    """Startup errors, as NPD master reports them before reading anything."""
+    """Startup errors NPD master's log-counter reports before reading anything, in its order and
+    words: the patterns, the window's durations, the source. (NPD checks the log path between
+    the last two; that is I/O, done by the check itself and by the drop-in's startup.)"""
     from healthcheck.logbuffer import PatternError, compile_pattern
+    from healthcheck.pflag import go_quote
     from healthcheck.window import validate_durations
 
-    if not options.journald_source:
-        raise ValueError(EMPTY_SOURCE)
-    validate_durations(options.lookback, options.delay)
     for what, expr in (("pattern", options.pattern), ("revert pattern", options.revert_pattern)):
         try:
             compile_pattern(expr)
         except PatternError as exc:
-            raise ValueError(f'invalid {what} "{expr}": {exc}') from None
+            raise ValueError(f"invalid {what} {go_quote(expr)}: {exc}") from None
+    validate_durations(options.lookback, options.delay)
+    if not options.journald_source:
+        raise ValueError(EMPTY_SOURCE)
 
 
 def count_matches(options, now: float, uptime: float, *, backend: str = "auto") -> int:
@@ -57,16 +61,21 @@ def count_matches(options, now: float, uptime: float, *, backend: str = "auto") 
 def check(ctx) -> Result:
     import time
 
-    from healthcheck.node.journal import JournalError
+    from healthcheck.node.journal import JournalError, npd_log_path_error
     from healthcheck.window import uptime
 
     opts = ctx.options
     try:
         validate(opts)
+        path_error = npd_log_path_error(opts.log_path)
+        if path_error is not None:
+            raise ValueError(WATCH_ERROR + path_error)
         now = time.time()
         count = count_matches(opts, now, uptime())
-    except (ValueError, JournalError) as exc:
+    except ValueError as exc:
         return Result.unknown(str(exc))
+    except JournalError as exc:
+        return Result.unknown(WATCH_ERROR + str(exc))
     ctx.log(f"{count} matching logs (threshold {opts.count})")
     if count >= opts.count:
         return Result.problem(FOUND.format(count=count, threshold=opts.count))

@@ -20,17 +20,21 @@ def _names(values) -> set[str]:
 
 
 def describe(events) -> str:
-    """``TYPE STATUS at TIME`` for the soonest event, ``(+N more)`` for the rest; <= 80 bytes."""
+    """``TYPE STATUS at TIME`` for the soonest event, ``(+N more)`` for the rest; <= 80 bytes.
+
+    The fields are the metadata server's (already one line, at most 120 bytes each): the type is
+    cut first, with a ``~``, and only a status and time too long for any type are cut as well.
+    """
+    from healthcheck.text import one_line
+
     first = events[0]
     when = f" at {first.not_before}" if first.not_before else ", no time given"
     tail = f"{' ' + first.status if first.status else ''}{when}"
-    if len(events) > 1:
-        tail += f" (+{len(events) - 1} more)"
-    room = MESSAGE_BYTES - len(tail.encode())
-    kind = first.type
-    if len(kind.encode()) > room:
-        kind = kind.encode()[: max(0, room - 1)].decode("utf-8", "ignore") + "~"
-    return kind + tail
+    more = f" (+{len(events) - 1} more)" if len(events) > 1 else ""
+    room = MESSAGE_BYTES - len((tail + more).encode())
+    if room >= 8:
+        return one_line(first.type, room, marker="~") + tail + more
+    return one_line(first.type + tail, MESSAGE_BYTES - len(more), marker="~") + more
 
 
 def judge(reading, provider: str, types=(), statuses=()) -> Result:
@@ -52,7 +56,11 @@ def judge(reading, provider: str, types=(), statuses=()) -> Result:
         key=sort_key,
     )
     if pending:
-        return Result.problem(describe(pending))
+        # The soonest not-before time travels as data, so remediation never parses the message.
+        when = pending[0].when
+        return Result.problem(
+            describe(pending), data={"not_before": when} if when is not None else None
+        )
     others = len(reading.events)
     if others:
         return Result.ok(f"No disruptive {provider} maintenance event ({others} other)")
@@ -77,10 +85,11 @@ def check(ctx) -> Result:
     result = judge(reading, provider, opts.disruptive_types, opts.disruptive_statuses)
     if reading.ok and opts.write_host_event_log:
         from healthcheck.node.metadata.hostlog import HostLogError, write_new_events
+        from healthcheck.text import one_line
 
         try:
             written = write_new_events(reading.events, opts.write_host_event_log, opts.state_dir)
-            ctx.log(f"{written} new line(s) in {opts.write_host_event_log}")
+            ctx.log(f"{written} new line(s) in {one_line(opts.write_host_event_log, 200)}")
         except HostLogError as exc:
             ctx.log(str(exc))
             if result.status == 0:  # a pending event outranks the log; otherwise say it failed
@@ -89,15 +98,18 @@ def check(ctx) -> Result:
 
 
 def validate(options) -> None:
+    from healthcheck.text import LOG_LIMIT, one_line
+
     if options.endpoint and not options.endpoint.startswith("http://"):
-        raise ValueError(f'--endpoint "{options.endpoint}": use an http:// URL')
+        shown = one_line(options.endpoint, 60, marker="…")
+        raise ValueError(f'--endpoint "{shown}": use an http:// URL')
     if options.endpoint:
         from healthcheck.node.http import HttpError, split_url
 
         try:
             split_url(options.endpoint)
         except HttpError as exc:
-            raise ValueError(f"--endpoint: {exc}") from None
+            raise ValueError(one_line(f"--endpoint: {exc}", LOG_LIMIT)) from None
 
 
 def applies() -> str | None:
@@ -110,7 +122,7 @@ def _token_ttl(text: str) -> int:
     from healthcheck.duration import parse_duration
 
     # Plain seconds as the TTL header takes them, or a duration (6h).
-    seconds = int(text) if text.isdigit() else parse_duration(text)
+    seconds = int(text) if text.isascii() and text.isdigit() else parse_duration(text)
     if not 1 <= seconds <= 21600:
         raise ValueError(f'token TTL "{text}" must be between 1s and 6h')
     return int(seconds)

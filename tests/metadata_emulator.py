@@ -33,7 +33,16 @@ FAULTS = (
     "invalid-json",
     "huge",
     "content-type",
+    "trickle",
 )
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-reply (a timeout, a refused body) is not news: no trace on
+    stderr, which the tests read."""
+
+    def handle_error(self, request, client_address) -> None:
+        pass
 
 
 class MetadataEmulator:
@@ -42,7 +51,9 @@ class MetadataEmulator:
     ``events`` is what the provider would list (native dicts; for GCP the value string).
     ``require_token``: requests without a valid token get 401 (AWS) / 403 (Alibaba).
     ``tokens_supported``: when false the token PUT answers 404, as a metaserver without
-    hardened mode would. ``fault`` is one of :data:`FAULTS`.
+    hardened mode would. ``fault`` is one of :data:`FAULTS` (``trickle`` sends a valid reply one
+    byte every :attr:`trickle_seconds`, a slow-loris server). ``raw``, when set to ``(status,
+    content_type, body)``, is the events reply verbatim: the fuzz tests serve arbitrary bytes.
     """
 
     def __init__(self, provider: str, events=None) -> None:
@@ -52,13 +63,15 @@ class MetadataEmulator:
         self.tokens_supported = provider in TOKEN_HEADERS
         self.fault: str | None = None
         self.hang_seconds = 3.0
+        self.trickle_seconds = 0.5
+        self.raw: tuple[int, str, bytes] | None = None
         self.tokens: dict[str, float] = {}
         self.token_ttls: list[int] = []
         self.counts: collections.Counter = collections.Counter()
         self.keep_alive = True
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -153,7 +166,26 @@ class MetadataEmulator:
                     return self._send(401 if emu.provider == "aws" else 403, b"", "text/plain")
                 if self.path != EVENTS_PATHS[emu.provider]:
                     return self._send(404, b"not found", "text/plain")
+                if emu.raw is not None:
+                    status, ctype, body = emu.raw
+                    return self._send(status, body, ctype)
                 fault = emu.fault
+                if fault == "trickle":
+                    body = emu.body()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    for byte in body:
+                        if emu._stop.wait(emu.trickle_seconds):
+                            break
+                        try:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                        except OSError:
+                            break
+                    self.close_connection = True
+                    return None
                 if fault == "404":
                     return self._send(404, b"not found", "text/plain")
                 if fault == "500":

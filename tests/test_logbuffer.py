@@ -64,8 +64,8 @@ def test_ring_keeps_the_last_n_lines():
     assert list(counter.buffer) == ["c", "d", "e"]
 
 
-def test_invalid_patterns_are_rejected_with_re2_reason():
-    with pytest.raises(PatternError, match="missing ]"):
+def test_invalid_patterns_are_rejected_with_gos_reason():
+    with pytest.raises(PatternError, match="missing closing ]"):
         compile_pattern("[")
     with pytest.raises(PatternError, match="trailing"):
         compile_pattern("a\\")  # would otherwise combine with the wrapper into "(?:a\\)\\z"

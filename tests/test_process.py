@@ -138,3 +138,17 @@ def test_missing_and_non_executable_programs_report_an_error(tmp_path):
 def test_child_runs_in_its_own_process_group():
     result = run_program([PY, "-c", "import os; print(os.getpgid(0) == os.getpid())"], timeout=5)
     assert result.stdout == b"True\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["/bin/tr\x00ue"], "embedded null byte"),  # a path from a YAML config can hold a NUL
+        ([PY, "-c", "pass", "a\x00b"], "embedded null byte"),
+        (["/no/such\nprogram"], "No such file or directory"),
+    ],
+)
+def test_a_program_that_cannot_start_is_an_error_line_not_an_exception(argv, why):
+    result = run_program(argv, timeout=10)
+    assert result.returncode is None and why in result.error
+    assert "\n" not in result.error and result.error.startswith("cannot start ")

@@ -3,6 +3,7 @@
 Modules, one job each: :mod:`config` (YAML, strict validation), :mod:`scheduler` (intervals,
 jitter, no self-overlap, hung checks), :mod:`conditions` (NPD's state machine),
 :mod:`events` (client-go's event correlator), :mod:`kube` (the official client),
+:mod:`dryrun` (``--dry-run``: writes and repairs printed, none made),
 :mod:`reporter` (one PATCH per change, heartbeat, backoff, bounded event queue),
 :mod:`metrics` (Prometheus), :mod:`server` (``/healthz``, ``/conditions``), :mod:`plugins`
 (NPD-style external programs) and :mod:`main` (wiring, signals, ``--once``).

@@ -11,6 +11,13 @@ import json
 import threading
 
 from healthcheck.protocol import Status
+from healthcheck.text import CONDITION_LIMIT, one_line
+
+# What one condition or event may carry. One PATCH carries every condition, so a plugin's
+# 4 MiB message would make the API server refuse them all; a message is cut to
+# CONDITION_LIMIT (1 KiB) bytes here, whatever its source (a check, a plugin's output, the
+# node's existing status), and reasons and types to WORD_LIMIT.
+WORD_LIMIT = 256
 
 STATUS_WORDS = {Status.OK: "False", Status.PROBLEM: "True", Status.UNKNOWN: "Unknown"}
 
@@ -23,8 +30,8 @@ class NodeCondition:
     def __init__(self, type: str, status: str, reason: str, message: str, transition: float):
         self.type = type
         self.status = status
-        self.reason = reason
-        self.message = message
+        self.reason = one_line(reason, WORD_LIMIT)
+        self.message = one_line(message, CONDITION_LIMIT)
         self.transition = transition
 
     def key(self) -> tuple:
@@ -47,8 +54,8 @@ class Event:
 
     def __init__(self, type: str, reason: str, message: str) -> None:
         self.type = type
-        self.reason = reason
-        self.message = message
+        self.reason = one_line(reason, WORD_LIMIT)
+        self.message = one_line(message, CONDITION_LIMIT)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and (self.type, self.reason, self.message) == (
@@ -109,6 +116,11 @@ def next_condition(
     return NodeCondition(current.type, "Unknown", healthy_reason, message, now)
 
 
+def _text_field(value) -> str:
+    """A string field of the node's JSON; anything else (a nested object) counts as empty."""
+    return value if isinstance(value, str) else ""
+
+
 class ConditionTable:
     """The conditions the agent owns, thread-safe; records what changed since the last sync."""
 
@@ -130,6 +142,9 @@ class ConditionTable:
                 if not isinstance(item, dict):
                     continue
                 ctype = item.get("type")
+                # The node's JSON is not ours: a type that is a list would be unhashable here.
+                if not isinstance(ctype, str):
+                    continue
                 if ctype not in self._conditions or self._conditions[ctype] is not None:
                     continue
                 status = item.get("status")
@@ -139,8 +154,8 @@ class ConditionTable:
                 self._conditions[ctype] = NodeCondition(
                     ctype,
                     status,
-                    str(item.get("reason") or ""),
-                    str(item.get("message") or ""),
+                    _text_field(item.get("reason")),
+                    _text_field(item.get("message")),
                     transition,
                 )
                 adopted.append(ctype)
@@ -150,6 +165,7 @@ class ConditionTable:
 
     def apply(self, spec, status: Status, message: str) -> list[Event]:
         """Feed one permanent check's result through the state machine; the events it raises."""
+        message = one_line(message, CONDITION_LIMIT)
         with self._lock:
             now = self._clock.time()
             current = self._conditions.get(spec.condition, False)

@@ -29,8 +29,10 @@ import os
 
 from healthcheck.agent.traffic import KEYS as TRAFFIC_KEYS
 from healthcheck.agent.traffic import TrafficSettings, parse_traffic
-from healthcheck.declaration import Options
-from healthcheck.duration import parse_duration
+from healthcheck.declaration import MAX_DURATION, MIN_INTERVAL, Options
+from healthcheck.duration import format_duration, parse_duration
+from healthcheck.protocol import describe_error
+from healthcheck.text import CONDITION_LIMIT, one_line, short_repr
 
 DEFAULT_HEARTBEAT = 300.0
 DEFAULT_METRICS = "127.0.0.1:20257"
@@ -39,8 +41,22 @@ DEFAULT_NAMESPACE = "default"
 DEFAULT_PLUGIN_TIMEOUT = 5.0  # NPD's pluginConfig.timeout
 DEFAULT_PLUGIN_INTERVAL = 30.0  # NPD's invoke_interval
 MAX_CONFIG_BYTES = 1 << 20
+# The config nests four levels (checks, a check, its options, an option's list); anything
+# much deeper is not a config, and PyYAML's composer recurses once per level.
+MAX_DEPTH = 16
+MIN_HEARTBEAT = 1.0  # at most one heartbeat PATCH a second
+MAX_OUTPUT_LENGTH = 1 << 16  # beyond 4 KiB of a plugin's output nothing is kept anyway
+MAX_WORD = 253  # a name, condition type or reason: a Kubernetes name's length
 
-TOP_KEYS = ("checks", "heartbeatPeriod", "eventNamespace", "metrics", "server", *TRAFFIC_KEYS)
+TOP_KEYS = (
+    "checks",
+    "heartbeatPeriod",
+    "eventNamespace",
+    "metrics",
+    "server",
+    "remediation",
+    *TRAFFIC_KEYS,
+)
 CHECK_KEYS = (
     "checker",
     "name",
@@ -102,6 +118,7 @@ class AgentConfig:
         self.namespace: str = namespace
         self.metrics: tuple[str, int] | None = metrics
         self.server: tuple[str, int] | None = server
+        self.remediation = None  # a remediation.config.RemediationConfig when configured
         self.traffic = TrafficSettings()  # rate limit and spread (healthcheck.agent.traffic)
 
     def condition_types(self) -> list[CheckSpec]:
@@ -127,16 +144,45 @@ def _expect(value, kind, key: str):
     return value
 
 
-def _duration(value, key: str, *, positive: bool = True) -> float:
+def _key_name(name) -> str:
+    """A mapping key as it appears in an error's path (keys may be any YAML scalar)."""
+    return one_line(name, 100) if isinstance(name, str) else short_repr(name, 100)
+
+
+def _duration(value, key: str, *, minimum: float = 0.0) -> float:
+    """A duration string, positive, at least ``minimum`` and at most :data:`MAX_DURATION`
+    (longer ones overflow the platform's timers in whichever thread first waits)."""
     if not isinstance(value, str):
-        raise ConfigError(f'{key}: expected a duration string such as "30s", got {value!r}')
+        raise ConfigError(
+            f'{key}: expected a duration string such as "30s", got {short_repr(value, 100)}'
+        )
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
         raise ConfigError(f"{key}: {exc}") from None
-    if positive and seconds <= 0:
-        raise ConfigError(f'{key}: duration "{value}" must be > 0')
+    shown = one_line(value, 100)
+    if seconds <= 0:
+        raise ConfigError(f'{key}: duration "{shown}" must be > 0')
+    if seconds < minimum:
+        raise ConfigError(
+            f'{key}: duration "{shown}" is below the minimum {format_duration(minimum)}'
+        )
+    if seconds > MAX_DURATION:
+        raise ConfigError(
+            f'{key}: duration "{shown}" is longer than the maximum {format_duration(MAX_DURATION)}'
+        )
     return seconds
+
+
+def _word(value, key: str, limit: int = MAX_WORD) -> str:
+    """A string that reaches the API server or a log line: one line of at most ``limit`` bytes."""
+    _expect(value, str, key)
+    if one_line(value, limit) != value:
+        raise ConfigError(
+            f"{key}: must be one line of at most {limit} bytes, without control characters or "
+            "leading or trailing blanks"
+        )
+    return value
 
 
 def parse_address(value, key: str) -> tuple[str, int] | None:
@@ -146,8 +192,12 @@ def parse_address(value, key: str) -> tuple[str, int] | None:
         return None
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f'{key}: "{value}" is not host:port (e.g. 127.0.0.1:20257)')
+    # ASCII digits only: "²" passes str.isdigit() and then fails int().
+    ok = sep and host and port.isascii() and port.isdigit() and len(port) <= 5
+    if not ok or not 0 <= int(port) <= 65535 or not host.isprintable():
+        raise ConfigError(
+            f'{key}: "{one_line(value, 100)}" is not host:port (e.g. 127.0.0.1:20257)'
+        )
     return host, int(port)
 
 
@@ -161,7 +211,9 @@ def _option_text(value, opt, key: str) -> str:
             f"{key}: expected a scalar for option {opt.name}, got {_type_name(value)}"
         )
     if opt.type == "duration" and not isinstance(value, str):
-        raise ConfigError(f'{key}: expected a duration string such as "30s", got {value!r}')
+        raise ConfigError(
+            f'{key}: expected a duration string such as "30s", got {short_repr(value, 100)}'
+        )
     return str(value)
 
 
@@ -173,7 +225,7 @@ def _options(checker, raw, key: str) -> Options:
     by_name = {o.name: o for o in checker.options}
     by_name.update({o.name.replace("_", "-"): o for o in checker.options})
     for name, value in raw.items():
-        opt_key = f"{key}.{name}"
+        opt_key = f"{key}.{_key_name(name)}"
         opt = by_name.get(name) if isinstance(name, str) else None
         if opt is None:
             known = ", ".join(o.name for o in checker.options) or "none"
@@ -201,7 +253,9 @@ def _check(raw, index: int, catalog) -> CheckSpec:
     _expect(raw, dict, key)
     for name in raw:
         if name not in CHECK_KEYS:
-            raise ConfigError(f"{key}.{name}: unknown key (known: {', '.join(CHECK_KEYS)})")
+            raise ConfigError(
+                f"{key}.{_key_name(name)}: unknown key (known: {', '.join(CHECK_KEYS)})"
+            )
     has_checker, has_path = "checker" in raw, "path" in raw
     if has_checker == has_path:
         raise ConfigError(f"{key}: give exactly one of 'checker' (built-in) or 'path' (program)")
@@ -210,12 +264,19 @@ def _check(raw, index: int, catalog) -> CheckSpec:
         name = _expect(raw["checker"], str, f"{key}.checker")
         if name not in catalog:
             known = ", ".join(sorted(catalog)) or "none installed"
-            raise ConfigError(f"{key}.checker: unknown checker {name!r} (available: {known})")
+            raise ConfigError(
+                f"{key}.checker: unknown checker {short_repr(name, 100)} (available: {known})"
+            )
         checker = catalog[name]
         for program_key in ("args", "maxOutputLength"):
             if program_key in raw:
                 raise ConfigError(f"{key}.{program_key}: only for checks given by 'path'")
         decl = checker.condition
+        if checker.interval < MIN_INTERVAL and "interval" not in raw:
+            raise ConfigError(
+                f"{key}.interval: {name} declares {format_duration(checker.interval)}, below the "
+                f"minimum {format_duration(MIN_INTERVAL)}; set an interval"
+            )
         fields.update(
             checker=checker,
             name=name,
@@ -230,18 +291,22 @@ def _check(raw, index: int, catalog) -> CheckSpec:
         )
     else:
         path = _expect(raw["path"], str, f"{key}.path")
+        if not path.isprintable() or len(path) > 4096:
+            raise ConfigError(f"{key}.path: {short_repr(path, 100)} is not a usable path")
         if not os.path.isabs(path):
-            raise ConfigError(f"{key}.path: {path!r} must be an absolute path")
+            raise ConfigError(f"{key}.path: {short_repr(path, 100)} must be an absolute path")
         if not os.path.exists(path):
-            raise ConfigError(f'{key}.path: rule path "{path}" does not exist')
+            raise ConfigError(f'{key}.path: rule path "{one_line(path, 100)}" does not exist')
         args = _expect(raw.get("args", []), list, f"{key}.args")
         for i, arg in enumerate(args):
             _expect(arg, str, f"{key}.args[{i}]")
+            if "\0" in arg:
+                raise ConfigError(f"{key}.args[{i}]: must not contain a NUL character")
         if "options" in raw:
             raise ConfigError(f"{key}.options: only for checks given by 'checker'")
         limit = _expect(raw.get("maxOutputLength", 80), int, f"{key}.maxOutputLength")
-        if limit < 0:
-            raise ConfigError(f"{key}.maxOutputLength: must be >= 0")
+        if not 0 <= limit <= MAX_OUTPUT_LENGTH:
+            raise ConfigError(f"{key}.maxOutputLength: must be between 0 and {MAX_OUTPUT_LENGTH}")
         for required in ("type", "reason"):
             if required not in raw:
                 raise ConfigError(f"{key}.{required}: required for checks given by 'path'")
@@ -256,26 +321,26 @@ def _check(raw, index: int, catalog) -> CheckSpec:
             healthy_message="",
         )
     if "name" in raw:
-        fields["name"] = _expect(raw["name"], str, f"{key}.name")
+        fields["name"] = _word(raw["name"], f"{key}.name")
         if not fields["name"]:
             raise ConfigError(f"{key}.name: must not be empty")
     if "interval" in raw:
-        fields["interval"] = _duration(raw["interval"], f"{key}.interval")
+        fields["interval"] = _duration(raw["interval"], f"{key}.interval", minimum=MIN_INTERVAL)
     if "timeout" in raw:
         fields["timeout"] = _duration(raw["timeout"], f"{key}.timeout")
     if "type" in raw:
         kind = _expect(raw["type"], str, f"{key}.type")
         if kind not in ("permanent", "temporary"):
-            raise ConfigError(f'{key}.type: "{kind}" is not permanent or temporary')
+            raise ConfigError(f'{key}.type: "{one_line(kind, 100)}" is not permanent or temporary')
         fields["permanent"] = kind == "permanent"
-    for yaml_key, field in (
-        ("condition", "condition"),
-        ("reason", "reason"),
-        ("healthyReason", "healthy_reason"),
-        ("healthyMessage", "healthy_message"),
+    for yaml_key, field, limit in (
+        ("condition", "condition", MAX_WORD),
+        ("reason", "reason", MAX_WORD),
+        ("healthyReason", "healthy_reason", MAX_WORD),
+        ("healthyMessage", "healthy_message", CONDITION_LIMIT),
     ):
         if yaml_key in raw:
-            fields[field] = _expect(raw[yaml_key], str, f"{key}.{yaml_key}")
+            fields[field] = _word(raw[yaml_key], f"{key}.{yaml_key}", limit)
     if not fields.get("reason"):
         raise ConfigError(f"{key}.reason: must not be empty")
     if fields["permanent"]:
@@ -296,7 +361,7 @@ def parse_config(data, catalog) -> AgentConfig:
     _expect(data, dict, "config")
     for name in data:
         if name not in TOP_KEYS:
-            raise ConfigError(f"{name}: unknown key (known: {', '.join(TOP_KEYS)})")
+            raise ConfigError(f"{_key_name(name)}: unknown key (known: {', '.join(TOP_KEYS)})")
     raw_checks = _expect(data.get("checks", []), list, "checks")
     checks = [_check(raw, i, catalog) for i, raw in enumerate(raw_checks)]
     names: dict[str, int] = {}
@@ -307,8 +372,11 @@ def parse_config(data, catalog) -> AgentConfig:
                 "give one of them a distinct 'name'"
             )
         names[spec.name] = i
-    heartbeat = _duration(data.get("heartbeatPeriod", "5m"), "heartbeatPeriod")
-    namespace = _expect(data.get("eventNamespace", DEFAULT_NAMESPACE), str, "eventNamespace")
+    heartbeat = _duration(
+        data.get("heartbeatPeriod", "5m"), "heartbeatPeriod", minimum=MIN_HEARTBEAT
+    )
+    namespace = data.get("eventNamespace", DEFAULT_NAMESPACE)
+    namespace = _word(namespace, "eventNamespace") if namespace != "" else ""
     config = AgentConfig(
         checks,
         heartbeat,
@@ -316,6 +384,10 @@ def parse_config(data, catalog) -> AgentConfig:
         parse_address(data.get("metrics", DEFAULT_METRICS), "metrics"),
         parse_address(data.get("server", DEFAULT_SERVER), "server"),
     )
+    if data.get("remediation") is not None:
+        from healthcheck.agent.remediation.config import parse_remediation
+
+        config.remediation = parse_remediation(data["remediation"], checks)
     try:
         config.traffic = parse_traffic(data)
     except ValueError as exc:
@@ -324,17 +396,48 @@ def parse_config(data, catalog) -> AgentConfig:
 
 
 def _strict_loader():
-    """PyYAML's SafeLoader, except that a key given twice is an error, not "last one wins"."""
+    """PyYAML's SafeLoader, stricter where a config file can hurt us.
+
+    A key given twice is an error, not "last one wins". Aliases (``*name``) are refused: a few
+    hundred bytes of nested aliases expand into billions of nodes for whatever walks the
+    result. Nesting deeper than :data:`MAX_DEPTH` is refused before PyYAML's recursive
+    composer runs out of stack.
+    """
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
+        _depth = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    "aliases (*name) are not supported in the agent config",
+                    self.peek_event().start_mark,
+                )
+            self._depth += 1
+            try:
+                if self._depth > MAX_DEPTH:
+                    raise yaml.composer.ComposerError(
+                        None,
+                        None,
+                        f"nested deeper than {MAX_DEPTH} levels",
+                        self.peek_event().start_mark,
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
-                if isinstance(key, str) and key in seen:
+                if not isinstance(key, str):
+                    continue  # unhashable keys are the base class's error to report
+                if key in seen:
                     raise yaml.constructor.ConstructorError(
-                        None, None, f"key {key!r} given twice", key_node.start_mark
+                        None, None, f"key {short_repr(key, 100)} given twice", key_node.start_mark
                     )
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
@@ -359,7 +462,11 @@ def load_config(path: str, catalog) -> AgentConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{where}: {problem}") from None
+        raise ConfigError(f"{path}:{where}: {one_line(problem, 200)}") from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        # What PyYAML's constructors let through: an integer of 5,000 digits, a timestamp
+        # such as 2001-02-30, a binary value that is not base64.
+        raise ConfigError(f"{path}: cannot decode: {describe_error(exc, 200)}") from None
     try:
         return parse_config(data, catalog)
     except ConfigError as exc:

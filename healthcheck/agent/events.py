@@ -8,12 +8,16 @@
 3. logger: an event identical to one already recorded (same key) becomes a PATCH of that
    event's ``count``, ``message`` and ``lastTimestamp``; otherwise a new event is POSTed.
 
-Caches are LRU with client-go's 4096 entries, so memory stays bounded.
+Caches are LRU with client-go's 4096 entries and every message is cut to
+:data:`~healthcheck.text.CONDITION_LIMIT` bytes (1 KiB) on one line, so memory stays bounded
+(at most a few MiB however hostile the messages) and no Event is too large to send.
 """
 
 from __future__ import annotations
 
 import collections
+
+from healthcheck.text import CONDITION_LIMIT, one_line
 
 MAX_LRU = 4096
 SPAM_BURST = 25
@@ -90,6 +94,8 @@ class EventCorrelator:
         """The action for one new event, or ``None`` when the spam filter drops it."""
         from healthcheck.agent.clock import rfc3339
 
+        reason = one_line(reason, 256)
+        message = one_line(message, CONDITION_LIMIT)
         if not self._allow(event_type):
             self.filtered += 1
             return None
@@ -105,7 +111,7 @@ class EventCorrelator:
         key: tuple = (*aggregate_key, message)
         if len(record[0]) >= AGGREGATE_MAX_EVENTS:
             record[0].pop()  # client-go's PopAny keeps the set just under the threshold
-            message = COMBINED_PREFIX + message
+            message = one_line(COMBINED_PREFIX + message, CONDITION_LIMIT)
             key = aggregate_key
         stamp = rfc3339(wall)
         observed = self._observed.get_recent(key)

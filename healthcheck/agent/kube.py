@@ -107,7 +107,7 @@ class KubeApi:
             raise ApiError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
             decoded = json.loads(data) if data else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
             raise ApiError(f"{what}: response is not JSON") from None
         return decoded if isinstance(decoded, dict) else {}
 
@@ -139,39 +139,7 @@ def _status_message(body) -> str:
         return ""
     try:
         status = json.loads(body)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return ""
     message = status.get("message") if isinstance(status, dict) else None
     return " ".join(str(message).split())[:200] if message else ""
-
-
-class DryRunApi:
-    """Prints what would be sent, as JSON lines on ``out``, and sends nothing."""
-
-    def __init__(self, out) -> None:
-        self._out = out
-
-    def _print(self, record: dict) -> dict:
-        self._out.write(json.dumps(record, sort_keys=True) + "\n")
-        self._out.flush()
-        return {}
-
-    def get_node(self, name: str) -> dict:
-        return {}
-
-    def patch_node_status(self, name: str, body: dict) -> dict:
-        return self._print({"verb": "PATCH", "path": f"/api/v1/nodes/{name}/status", "body": body})
-
-    def create_event(self, namespace: str, body: dict) -> dict:
-        return self._print(
-            {"verb": "POST", "path": f"/api/v1/namespaces/{namespace}/events", "body": body}
-        )
-
-    def patch_event(self, namespace: str, name: str, patch: dict) -> dict:
-        return self._print(
-            {
-                "verb": "PATCH",
-                "path": f"/api/v1/namespaces/{namespace}/events/{name}",
-                "body": patch,
-            }
-        )

@@ -2,6 +2,12 @@
 
 ``run`` is what ``healthcheck agent`` calls. User errors raise :class:`AgentUsageError` (one
 line, exit 2) before anything runs.
+
+Exit codes of ``--once``: the worst check status as NPD's protocol has it (0 OK, 1 a problem,
+2 unknown), unless something was not reported: then :data:`EXIT_NOT_REPORTED` (3), which wins
+over every status, because a result the API server never got is lost to the cluster. Any code
+but 0 and 1 still reads as "unknown" to an NPD-protocol consumer, and the shipped oneshot unit
+counts 1 and 2 as success, so 3 is what makes its run fail.
 """
 
 from __future__ import annotations
@@ -17,8 +23,13 @@ from healthcheck.protocol import Status, worst
 
 EVENT_COMPONENT = "healthcheck-agent"
 SHUTDOWN_BUDGET = 5.0
+# After SIGTERM the process ends by this many seconds whatever is stuck (a plugin's non-daemon
+# thread or exit handler): the orderly path is bounded by SHUTDOWN_BUDGET, this is the floor
+# under it.
+SHUTDOWN_HARD_LIMIT = SHUTDOWN_BUDGET + 2.0
 STARTUP_ADOPT_WAIT = 5.0
 ONCE_FLUSH_BUDGET = 10.0
+EXIT_NOT_REPORTED = 3
 
 
 class AgentUsageError(Exception):
@@ -73,6 +84,7 @@ class Agent:
             spread=spread,
         )
         self._lock = threading.Lock()  # results arrive from many check threads at once
+        self.remediation = None  # remediation.controller.Controller, started by run_forever
         self.metrics = None
         if with_metrics:
             from healthcheck.agent.metrics import Metrics
@@ -102,6 +114,8 @@ class Agent:
             self.reporter.record(events)
         if self.table.version != before:
             self.reporter.changed()
+        if self.remediation is not None:
+            self.remediation.observe(report)
         if report.timed_out or result.status != Status.OK:
             log(f"{spec.name}: {result.status.name}: {result.message}")
 
@@ -122,7 +136,7 @@ def _bind_error(what: str, address, exc: OSError) -> AgentUsageError:
 
 
 def run_once(agent: Agent) -> int:
-    """``--once``: adopt, run every check once, report, exit with the worst status."""
+    """``--once``: adopt, run every check once, report; the exit code as the module says."""
     from healthcheck.agent.scheduler import run_all_once
 
     agent.reporter.sync()  # reads the node first, so transitions start from its real status
@@ -130,17 +144,33 @@ def run_once(agent: Agent) -> int:
     statuses = [r.result.status for r in reports]
     if len(reports) < len(agent.config.checks):
         statuses.append(Status.UNKNOWN)
-    if not agent.reporter.flush(time.monotonic() + ONCE_FLUSH_BUDGET):
-        log(f"could not report: {agent.reporter.last_error}")
-        statuses.append(Status.UNKNOWN)
-    return int(worst(statuses))
+    status = worst(statuses)
+    reporter = agent.reporter
+    if not reporter.flush(time.monotonic() + ONCE_FLUSH_BUDGET):
+        log(
+            f"could not report {reporter.pending()} (checks found {status.name}): "
+            f"{reporter.last_error}"
+        )
+        return EXIT_NOT_REPORTED
+    if reporter.events_refused:
+        log(
+            f"not reported: the API server refused {reporter.events_refused} event(s) "
+            f"(checks found {status.name})"
+        )
+        return EXIT_NOT_REPORTED
+    return int(status)
 
 
-def run_forever(agent: Agent, stop: threading.Event) -> int:
-    """Serve until ``stop`` is set (SIGTERM/SIGINT), then flush within the shutdown budget."""
+def run_forever(agent: Agent, stop: threading.Event, remediation=None) -> int:
+    """Serve until ``stop`` is set (SIGTERM/SIGINT), then flush within the shutdown budget.
+
+    ``remediation``: a callable that starts the remediation loop (see ``run``), or ``None``.
+    """
     from healthcheck.agent.scheduler import Scheduler
 
     config = agent.config
+    if remediation is not None:
+        agent.remediation = remediation(agent)
     listeners = []
     if config.metrics is not None and agent.metrics is not None:
         try:
@@ -151,7 +181,7 @@ def run_forever(agent: Agent, stop: threading.Event) -> int:
         from healthcheck.agent.server import serve
 
         try:
-            listeners.append(serve(config.server, agent.table))
+            listeners.append(serve(config.server, agent.table, agent.remediation))
         except OSError as exc:
             raise _bind_error("server", config.server, exc) from None
     # Fail-safe start: give the API server a moment to tell us the node's current conditions
@@ -166,12 +196,17 @@ def run_forever(agent: Agent, stop: threading.Event) -> int:
     while not stop.wait(1.0):
         pass
     shutdown_deadline = time.monotonic() + SHUTDOWN_BUDGET - 0.3
+    # From the signal on, the reporter thread starts nothing new: the one final attempt below
+    # is all that is sent after it.
+    agent.reporter.stop(0)
     scheduler.stop()
+    if agent.remediation is not None:
+        agent.remediation.stop(1.0)  # its slot is kept: it expires, or a restart carries on
     # Results of runs already under way are part of "in-flight reports": let them land first.
     scheduler.wait_reported(max(0.0, shutdown_deadline - time.monotonic() - 1.0))
-    agent.reporter.stop(0)
+    # One last attempt at what is pending, only if the announced backoff allows it in time.
     flusher = threading.Thread(
-        target=agent.reporter.flush, args=(shutdown_deadline,), name="flush", daemon=True
+        target=agent.reporter.final, args=(shutdown_deadline,), name="flush", daemon=True
     )
     flusher.start()
     flusher.join(max(0.0, shutdown_deadline - time.monotonic()))
@@ -179,6 +214,16 @@ def run_forever(agent: Agent, stop: threading.Event) -> int:
         listener.server_close()
     log("stopped")
     return 0
+
+
+def _hard_exit() -> None:
+    """End the process :data:`SHUTDOWN_HARD_LIMIT` seconds after SIGTERM, whatever is stuck."""
+    time.sleep(SHUTDOWN_HARD_LIMIT)
+    # Logged from another thread: a stderr nobody reads must not keep the process alive.
+    message = f"still running {SHUTDOWN_HARD_LIMIT:.0f}s after the signal; exiting now"
+    threading.Thread(target=log, args=(message,), daemon=True).start()
+    time.sleep(0.2)
+    os._exit(1)
 
 
 def run(
@@ -189,17 +234,27 @@ def run(
     node: str | None = None,
     dry_run: bool = False,
     check_config: bool = False,
+    output: str | None = None,
 ) -> int:
-    """``healthcheck agent``; returns the exit code."""
+    """``healthcheck agent``; returns the exit code.
+
+    ``output`` (``json`` or ``table``) is the form of ``--dry-run``'s records; by default
+    ``table`` on a terminal and ``json`` otherwise.
+    """
+    if output is not None and not dry_run:
+        raise AgentUsageError("--output applies only with --dry-run")
     config = load(config_path)
     if check_config:
         print(f"{config_path}: OK ({len(config.checks)} checks)")
         return 0
     name = node_name(node)
     if dry_run:
-        from healthcheck.agent.kube import DryRunApi
+        from healthcheck.agent.dryrun import DryRunApi
 
-        api = DryRunApi(sys.stdout)
+        if output is None:
+            output = "table" if sys.stdout.isatty() else "json"
+        # From here on no repair runs in this process; the policy only says what it would do.
+        api = DryRunApi(sys.stdout, output)
     else:
         from healthcheck.agent.kube import KubeApi, load_client_config
 
@@ -213,8 +268,20 @@ def run(
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
-        stop.set()
+        if not stop.is_set():
+            stop.set()
+            threading.Thread(target=_hard_exit, name="shutdown-limit", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    return run_forever(agent, stop)
+    remediation = None
+    if config.remediation is not None:
+        from healthcheck.agent.remediation import wiring
+
+        def remediation(agent):
+            try:
+                return wiring.start(agent, kubeconfig, dry_run=dry_run, log=log)
+            except ValueError as exc:
+                raise AgentUsageError(str(exc)) from None
+
+    return run_forever(agent, stop, remediation)

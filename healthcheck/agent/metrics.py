@@ -130,8 +130,32 @@ class Metrics:
             self.gauge.labels(cond.type, cond.reason).set(1 if cond.status == "True" else 0)
 
     def serve(self, address: tuple[str, int]):
-        """Start the ``/metrics`` listener; returns the server so callers can learn its port."""
-        from prometheus_client import start_http_server
+        """Start the ``/metrics`` listener; returns the server so callers can learn its port.
 
-        server, _thread = start_http_server(address[1], address[0], registry=self.registry)
+        prometheus-client's own ``start_http_server`` gives every connection a thread for as
+        long as the client keeps it open; this one is a
+        :class:`~healthcheck.agent.server.BoundedServer` (connections capped, idle ones
+        dropped) serving the same WSGI app.
+        """
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+        from prometheus_client import make_wsgi_app
+
+        from healthcheck.agent.server import IDLE_TIMEOUT, BoundedServer, family_of
+
+        class Server(BoundedServer, WSGIServer):
+            pass
+
+        Server.address_family = family_of(address[0])
+
+        class Handler(WSGIRequestHandler):
+            timeout = IDLE_TIMEOUT
+
+            def log_message(self, format, *args) -> None:
+                pass
+
+        server = make_server(
+            address[0], address[1], make_wsgi_app(self.registry), Server, handler_class=Handler
+        )
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         return server

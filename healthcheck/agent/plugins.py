@@ -3,26 +3,19 @@
 The program runs through :func:`healthcheck.process.run_program` (argv only, own process group,
 SIGKILL of the group at the deadline, bounded output and bounded waits). Its result follows
 NPD's rules: exit 0 is OK, exit 1 a problem, anything else (other codes, death by signal, a
-failure to start) unknown; the message is stdout, whitespace-trimmed, cut to
-``max_output_length`` bytes; a timeout replaces it with NPD's "Timeout when running plugin"
-text.
+failure to start) unknown; the message is stdout, whitespace-trimmed, made one line, cut to
+``max_output_length`` bytes on a UTF-8 boundary; a timeout replaces it with NPD's "Timeout
+when running plugin" text.
 """
 
 from __future__ import annotations
 
 from healthcheck.agent.conditions import go_quote
 from healthcheck.protocol import Result, Status
+from healthcheck.text import CONDITION_LIMIT, one_line
 
 START_ERROR = "Error in starting plugin. Please check the error log"
 WAIT_ERROR = "Error in waiting for plugin. Please check the error log"
-
-
-def cut_bytes(text: str, limit: int) -> str:
-    """Cut to ``limit`` bytes on a UTF-8 boundary (NPD slices bytes; we keep valid UTF-8)."""
-    encoded = text.encode("utf-8", "surrogateescape")
-    if len(encoded) <= limit:
-        return text
-    return encoded[:limit].decode("utf-8", "ignore")
 
 
 def result_of(path: str, program, max_output_length: int) -> Result:
@@ -35,8 +28,10 @@ def result_of(path: str, program, max_output_length: int) -> Result:
             f'Timeout when running plugin "{path}": state - signal: killed. '
             f"output - {go_quote(stdout)}"
         )
-        return Result.unknown(cut_bytes(message, max_output_length))
-    message = cut_bytes(stdout.strip(), max_output_length)
+        return Result.unknown(one_line(message, max_output_length))
+    # NPD keeps the trimmed output cut to max_output_length bytes; we also make it one line
+    # (control characters become spaces) and cut on a UTF-8 boundary.
+    message = one_line(stdout, max_output_length)
     if program.returncode is None:
         return Result.unknown(WAIT_ERROR)
     if program.returncode == 0:
@@ -51,9 +46,10 @@ def run_plugin(argv, timeout: float, max_output_length: int, log=None) -> Result
     from healthcheck.process import run_program
 
     program = run_program(list(argv), timeout=timeout)
+    name = one_line(argv[0], 200)
     if log is not None and program.stderr.strip():
-        stderr = " ".join(program.stderr.decode("utf-8", "replace").split())
-        log(f"plugin {argv[0]} stderr: {cut_bytes(stderr, 1024)}")
+        stderr = one_line(program.stderr.decode("utf-8", "replace"), CONDITION_LIMIT)
+        log(f"plugin {name} stderr: {stderr}")
     if log is not None and program.error is not None:
-        log(f"plugin {argv[0]}: {program.error}")
+        log(f"plugin {name}: {one_line(program.error, CONDITION_LIMIT)}")
     return result_of(argv[0], program, max_output_length)

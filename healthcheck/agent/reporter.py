@@ -7,7 +7,9 @@
   any change; otherwise only every ``heartbeat`` seconds.
 - Failures (unreachable, timeouts, 5xx, 409, 429) keep the state and retry with capped
   exponential backoff and full jitter, honouring Retry-After. The cap keeps the re-send within
-  10 s of the server's return.
+  10 s of the server's return. Every path honours the retry time it announced: the thread,
+  :meth:`Reporter.flush` (``--once``) and :meth:`Reporter.final` (shutdown: at most one more
+  attempt, and none when the announced retry falls after the deadline).
 - Events pass client-go's correlator, then wait in a bounded queue; when it is full the oldest
   is dropped and counted, so memory cannot grow while the server is away.
 
@@ -23,12 +25,15 @@ import threading
 
 from healthcheck.agent.clock import rfc3339
 from healthcheck.agent.kube import ApiError
+from healthcheck.text import LOG_LIMIT, one_line
 
 BATCH_WINDOW = 0.5
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 60.0
 EVENT_QUEUE = 1000
+# Event writes the server refuses for good (409 on create means it exists already: not refused).
+REFUSED = (400, 403, 404, 422)
 
 
 def patch_body(conditions, now: float) -> dict:
@@ -104,6 +109,7 @@ class Reporter:
         self.events_dropped = 0
         self.patches_sent = 0
         self.events_sent = 0
+        self.events_refused = 0
         self.last_error = ""
 
     # ------------------------------------------------------------------ inputs (any thread)
@@ -138,15 +144,21 @@ class Reporter:
 
     # --------------------------------------------------------------------------- the work
 
-    def _backoff(self, error: ApiError) -> None:
+    def _backoff(self, error: ApiError, give_up_after: float | None = None) -> None:
+        """Schedule the retry and say when it is; say "giving up" when it would fall after
+        ``give_up_after`` (clock time), so the log never announces a retry that won't happen."""
         self.failures += 1
-        self.last_error = str(error)
+        self.last_error = one_line(error, LOG_LIMIT)
         delay = min(self.backoff_cap, self.backoff_base * 2 ** (self.failures - 1))
         delay = self._rng.uniform(delay / 2, delay)
         if error.retry_after is not None:
             delay = max(delay, min(error.retry_after, RETRY_AFTER_CAP))
-        self.retry_at = self.clock.monotonic() + delay
-        self._log(f"{error}; retrying in {delay:.1f}s")
+        now = self.clock.monotonic()
+        self.retry_at = now + delay
+        if give_up_after is not None and self.retry_at > give_up_after:
+            self._log(f"{self.last_error}; giving up: no time left to retry")
+        else:
+            self._log(f"{self.last_error}; retrying in {delay:.1f}s")
 
     def _conditions_due(self, now: float) -> bool:
         version, conditions = self.table.snapshot()
@@ -203,20 +215,23 @@ class Reporter:
                     self.api.create_event(self.namespace, action.body)
                 self.events_sent += 1
             except ApiError as exc:
-                if exc.status in (400, 403, 404, 409, 422):
+                if exc.status in (*REFUSED, 409):
                     # The server will never accept this one (409 on create: it exists already).
-                    self._log(f"event {action.name} rejected: {exc}")
+                    if exc.status != 409:
+                        self.events_refused += 1
+                    self._log(f"event {action.name} rejected: {one_line(exc, LOG_LIMIT)}")
                 else:
                     raise
             with self._lock:
                 if self._events and self._events[0] is action:
                     self._events.popleft()
 
-    def sync(self, force: bool = False) -> bool:
+    def sync(self, force: bool = False, give_up_after: float | None = None) -> bool:
         """Do what is due now (send the conditions regardless, with ``force``).
 
-        Returns ``False`` after a failure, which schedules the retry. Calls are serialised, so
-        a shutdown flush waits for a request already in flight instead of racing it.
+        Returns ``False`` after a failure, which schedules the retry (logged as "giving up"
+        when it would fall after ``give_up_after``, clock time). Calls are serialised, so a
+        shutdown flush waits for a request already in flight instead of racing it.
         """
         with self._sync_lock:
             now = self.clock.monotonic()
@@ -228,7 +243,7 @@ class Reporter:
                 if not self._events_wait_for_change(now):
                     self._send_events()
             except ApiError as exc:
-                self._backoff(exc)
+                self._backoff(exc, give_up_after)
                 return False
             self.failures = 0
             self.retry_at = 0.0
@@ -289,23 +304,90 @@ class Reporter:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def flush(self, deadline: float, poll: float = 0.2) -> bool:
-        """Send everything pending (ignoring batching and backoff) until done or ``deadline``.
+    def settled(self) -> bool:
+        """Nothing pending: our conditions as sent (so the node was read), no event queued."""
+        version, conditions = self.table.snapshot()
+        return (
+            not conditions or (self.adopted and version == self.sent_version)
+        ) and not self.pending_events()
 
-        ``deadline`` is on the real monotonic clock: it bounds a shutdown, not a schedule.
+    def pending(self) -> str:
+        """What is not yet sent, in words (for the log)."""
+        version, conditions = self.table.snapshot()
+        parts = []
+        if conditions and version != self.sent_version:
+            parts.append("the node status")
+        events = self.pending_events()
+        if events:
+            parts.append(f"{events} event{'s' if events != 1 else ''}")
+        return " and ".join(parts) or "nothing"
+
+    def _wait_for_retry(self, deadline: float) -> bool:
+        """Sleep until the announced retry time; ``False`` (at once) if it is past ``deadline``.
+
+        ``deadline`` is on the real monotonic clock; the retry time on the reporter's clock.
         """
         import time
 
-        while True:
-            version, conditions = self.table.snapshot()
-            if (
-                self.adopted
-                and (not conditions or version == self.sent_version)
-                and not self.pending_events()
-            ):
-                return True
-            if self.sync(force=version != self.sent_version):
-                continue
-            if time.monotonic() + poll >= deadline:
+        wait = self.retry_at - self.clock.monotonic()
+        if wait <= 0:
+            return True
+        if time.monotonic() + wait >= deadline:
+            return False
+        time.sleep(wait)
+        return True
+
+    def _clock_deadline(self, deadline: float) -> float:
+        import time
+
+        return self.clock.monotonic() + (deadline - time.monotonic())
+
+    def flush(self, deadline: float) -> bool:
+        """Send everything pending until done or ``deadline`` (``--once``), honouring backoff.
+
+        Batching is skipped, but each retry waits for the time its failure announced, and no
+        retry is started when that time is past ``deadline`` (real monotonic clock): with the
+        server away this is a handful of requests, not one every few hundred milliseconds.
+        """
+        while not self.settled():
+            if not self._wait_for_retry(deadline):
                 return False
-            time.sleep(poll)
+            version = self.table.snapshot()[0]
+            self.sync(
+                force=version != self.sent_version, give_up_after=self._clock_deadline(deadline)
+            )
+        return True
+
+    def final(self, deadline: float) -> bool:
+        """Shutdown: at most one more attempt at what is pending, within ``deadline``.
+
+        Call after :meth:`stop`: it first waits (within ``deadline``) for the reporter thread,
+        so that thread cannot make an attempt of its own meanwhile. The attempt waits for the
+        retry time announced by the last failure and is not made when that falls after
+        ``deadline``; a failure is logged as "giving up", never as a retry.
+        """
+        import time
+
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+            if self._thread.is_alive():
+                self._log(
+                    f"shutting down: a request is still in flight; not sent: {self.pending()}"
+                )
+                return False
+        if self.settled():
+            return True
+        if not self._wait_for_retry(deadline):
+            wait = self.retry_at - self.clock.monotonic()
+            self._log(
+                f"shutting down: not sent: {self.pending()} (the retry announced is due in "
+                f"{wait:.1f}s, after the shutdown deadline)"
+            )
+            return False
+        version = self.table.snapshot()[0]
+        final_try = self.clock.monotonic()  # any retry falls after it: "giving up" if it fails
+        sent = self.sync(force=version != self.sent_version, give_up_after=final_try)
+        if sent and self.settled():
+            return True
+        self._log(f"shutting down: not sent: {self.pending()}")
+        return False

@@ -17,6 +17,7 @@ import random
 import threading
 import time
 
+from healthcheck.declaration import MAX_DURATION
 from healthcheck.duration import format_duration
 from healthcheck.protocol import Result
 
@@ -53,10 +54,11 @@ def execute(spec, log=None, on_report=None) -> Report:
         if on_report is not None:
             on_report(report)
         return report
-    from healthcheck.runner import start_check
+    from healthcheck.runner import start_check, waitable
 
-    run = start_check(spec.checker, spec.options, spec.timeout)
-    if run.finished.wait(spec.timeout) and run.result is not None:
+    timeout = waitable(spec.timeout)  # the config refuses more; a spec built in code may not
+    run = start_check(spec.checker, spec.options, timeout)
+    if run.finished.wait(timeout) and run.result is not None:
         report = Report(spec, run.result, time.monotonic() - run.started, False)
         if on_report is not None:
             on_report(report)
@@ -184,5 +186,5 @@ def run_all_once(specs, on_report, log=None, grace: float = 1.0) -> list[Report]
         ).start()
     for spec in specs:
         # run_program's own deadline plus its bounded kill grace; a runner deadline for in-process
-        done.acquire(timeout=spec.timeout + grace + 2.0)
+        done.acquire(timeout=min(spec.timeout, MAX_DURATION) + grace + 2.0)
     return reports

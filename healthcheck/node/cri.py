@@ -13,6 +13,8 @@ Field numbers are those of ``k8s.io/cri-api/pkg/apis/runtime/v1/api.proto``.
 
 from __future__ import annotations
 
+from healthcheck.text import short_repr
+
 SERVICE = "/runtime.v1.RuntimeService/"
 MAX_MESSAGE = 16 << 20  # a node with thousands of sandboxes still fits; beyond is an error
 
@@ -164,9 +166,13 @@ def socket_path(endpoint: str) -> str:
     elif endpoint.startswith("/"):
         path = endpoint
     else:
-        raise ValueError(f"unsupported CRI endpoint {endpoint!r}: use unix:///path/to/socket")
-    if not path.startswith("/"):
-        raise ValueError(f"unsupported CRI endpoint {endpoint!r}: use unix:///path/to/socket")
+        raise ValueError(
+            f"unsupported CRI endpoint {short_repr(endpoint, 100)}: use unix:///path/to/socket"
+        )
+    if not path.startswith("/") or "\0" in path:
+        raise ValueError(
+            f"unsupported CRI endpoint {short_repr(endpoint, 100)}: use unix:///path/to/socket"
+        )
     return path
 
 

@@ -32,6 +32,8 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
+from healthcheck.text import one_line
+
 STATUS_NAMES = (
     "OK",
     "CANCELLED",
@@ -72,7 +74,7 @@ READ_SIZE = 64 << 10
 REPLY_OVERHEAD = 1 << 20
 FRAME_HEADER = 9
 GOAWAY = 0x7
-MAX_TEXT = 200  # characters of anything the server sent that end up in a message
+MAX_TEXT = 200  # bytes of anything the server sent that end up in a message
 USER_AGENT = "node-healthcheck"
 
 
@@ -98,20 +100,12 @@ def _status_name(value: str) -> str:
     return STATUS_NAMES[code] if code < len(STATUS_NAMES) else "UNKNOWN"
 
 
-def printable(text: str, limit: int = MAX_TEXT) -> str:
-    """``text`` from the server made safe for one log line: whitespace runs become one space,
-    control and other unprintable characters (terminal escapes, NUL) become ``?``, and at most
-    ``limit`` characters are kept."""
-    text = " ".join(text[: limit * 4].split())
-    return "".join(c if c.isprintable() else "?" for c in text[:limit])
-
-
 def _message(value: str) -> str:
     if "%" in value:
         from urllib.parse import unquote
 
         value = unquote(value, errors="replace")
-    return printable(value)
+    return one_line(value, MAX_TEXT)
 
 
 def _http_status_code(value: str) -> str:
@@ -148,7 +142,7 @@ class _Reply:
         http_status = self.headers.get(":status", "")
         if status is None:
             if http_status != "200":
-                shown = printable(http_status, 20) or "missing"
+                shown = one_line(http_status, 20) or "missing"
                 raise GrpcError(_http_status_code(http_status), f"unexpected HTTP status {shown}")
             raise GrpcError("INTERNAL", "server closed the stream without sending trailers")
         code = _status_name(status)
@@ -241,12 +235,12 @@ class UnixChannel:
                 raise GrpcError("UNAVAILABLE", "the runtime closed the connection") from None
             except OSError as exc:
                 self.close()
-                reason = printable(str(exc.strerror or exc))
+                reason = one_line(exc.strerror or exc, MAX_TEXT)
                 raise GrpcError("UNAVAILABLE", f"unix:{self.path}: {reason}") from None
             except (h2.exceptions.H2Error, UnicodeDecodeError) as exc:  # bytes that are not HTTP/2
                 self.close()
                 raise GrpcError(
-                    "INTERNAL", f"HTTP/2 protocol error: {printable(str(exc))}"
+                    "INTERNAL", f"HTTP/2 protocol error: {one_line(exc, MAX_TEXT)}"
                 ) from None
         if self._retiring:
             self.close()  # the server kept our stream but will take no more on this connection

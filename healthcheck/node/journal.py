@@ -81,6 +81,38 @@ def journal_files(directory: str) -> list[str]:
     return files
 
 
+def npd_log_path_error(path: str) -> str | None:
+    """Why NPD's journald watcher cannot open ``path``, in its words; None when it can (or the
+    path is empty: the system journal). ``failed to stat the log path "/x": stat /x: no such
+    file or directory``, or for a path that is not a directory, sd_journal_open_directory's."""
+    if not path:
+        return None
+    from healthcheck.pflag import go_quote
+
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError) as exc:
+        return f"failed to stat the log path {go_quote(path)}: stat {path}: {_go_errno(exc)}"
+    import stat
+
+    if not stat.S_ISDIR(info.st_mode):
+        quoted = go_quote(path)
+        return (
+            f"failed to create journal client from path {quoted}: "
+            f"failed to open journal in directory {quoted}: not a directory"
+        )
+    return None
+
+
+def _go_errno(exc: Exception) -> str:
+    """An OS error as Go's syscall.Errno prints it: strerror with a lower-case first letter."""
+    errno = getattr(exc, "errno", None)
+    if errno is None:
+        return "invalid argument"  # a NUL byte in the path: Go's EINVAL
+    text = os.strerror(errno)
+    return text[:1].lower() + text[1:]
+
+
 def _is_machine_id(name: str) -> bool:
     return len(name) == 32 and all(c in "0123456789abcdef" for c in name)
 

@@ -26,6 +26,21 @@ def read_small(path: str, limit: int = MAX_READ) -> str:
         return fh.read(limit).decode("ascii", "replace")
 
 
+def _decimal(text: str) -> int:
+    """ASCII decimal digits only: int() would also take "٣", "1_000" and " +3"."""
+    text = text.strip()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise ValueError(f"invalid literal for int() with base 10: {text[:40]!r}")
+
+
+def _hex(text: str) -> int:
+    """ASCII hex digits only, as the kernel prints them (no "0x", no "_")."""
+    if text and text.isascii() and all(c in "0123456789abcdefABCDEF" for c in text):
+        return int(text, 16)
+    raise ValueError(f"invalid hex counter {text[:40]!r}")
+
+
 def conntrack_usage(proc_root: str = "/proc") -> tuple[int, int]:
     """``(count, max)`` of the conntrack table, as NPD's network_problem.sh reads them.
 
@@ -37,7 +52,7 @@ def conntrack_usage(proc_root: str = "/proc") -> tuple[int, int]:
         count_path = os.path.join(proc_root, count_name)
         max_path = os.path.join(proc_root, max_name)
         if os.path.exists(count_path) and os.path.exists(max_path):
-            return int(read_small(count_path).strip()), int(read_small(max_path).strip())
+            return _decimal(read_small(count_path)), _decimal(read_small(max_path))
     raise CountersMissing(f"no conntrack counters under {proc_root}/sys/net")
 
 
@@ -60,9 +75,9 @@ def conntrack_stats_proc(proc_root: str = "/proc") -> dict[str, int]:
         if len(row) != len(header):
             raise ValueError(f"{path}: row with {len(row)} columns, header has {len(header)}")
         for name, value in zip(header, row, strict=True):
-            totals[name] += int(value, 16)
+            totals[name] += _hex(value)
     if "entries" in totals and rows:
-        totals["entries"] = int(rows[0][header.index("entries")], 16)
+        totals["entries"] = _hex(rows[0][header.index("entries")])
     return totals
 
 

@@ -7,6 +7,11 @@ Uptime comes from ``InactiveExitTimestampMonotonic`` (microseconds of CLOCK_MONO
 container shares with its host) rather than from the wall-clock ``InactiveExitTimestamp`` that NPD
 parses with the container's own time zone (NPD #439 family). The wall-clock form is only a
 fallback for a systemctl too old to print the monotonic one.
+
+Unit names come from flags and config files, so every one is checked against systemd's own rules
+(:func:`check_unit_name`) before it reaches an argv, and goes after ``--``: a name can be neither
+an option (``--host=root@evil`` would make systemctl act on another machine) nor a glob pattern
+(``systemctl kill 'kube*'`` would kill every matching unit).
 """
 
 from __future__ import annotations
@@ -18,30 +23,100 @@ COMMAND_TIMEOUT = 10.0  # NPD's CmdTimeout
 UPTIME_PROPERTIES = "InactiveExitTimestampMonotonic,InactiveExitTimestamp"
 
 
+# systemd's unit-name.c: the characters of a unit prefix, the extra one of an instance, the
+# length limit (UNIT_NAME_MAX less the NUL) and the unit types.
+UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\")
+INSTANCE_CHARS = UNIT_CHARS | {"@"}
+UNIT_NAME_MAX = 255
+UNIT_TYPES = (
+    "service",
+    "socket",
+    "target",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "timer",
+    "path",
+    "slice",
+    "scope",
+)
+
+
 class SystemdError(Exception):
     """systemd could not answer; the message is one line saying what failed and why."""
 
 
-def _run(argv: list[str], timeout: float):
+def check_unit_name(name: str) -> str:
+    """``name`` when systemd would take it as one unit name, else ``ValueError`` (one line).
+
+    A bare name is completed with ``.service`` first, as systemctl does. systemd's rules: ASCII
+    letters, digits and ``:-_.\\``, an optional ``@instance`` that may also hold ``@``, a known
+    unit type after the last dot, at most 255 bytes. Stricter than systemd in one point: a name
+    may not start with ``-`` (systemd's only such units are ``-.mount`` and ``-.slice``, never a
+    component's service), so it can never be read as an option by any program.
+    """
+    full = name if name.rpartition(".")[2] in UNIT_TYPES and "." in name else name + ".service"
+    prefix, _, kind = full.rpartition(".")
+    base, _, instance = prefix.partition("@")
+    valid = (
+        len(full) <= UNIT_NAME_MAX
+        and not name.startswith("-")
+        and kind in UNIT_TYPES
+        and base != ""
+        and all(c in UNIT_CHARS for c in base)
+        and all(c in INSTANCE_CHARS for c in instance)
+    )
+    if not valid:
+        from healthcheck.text import one_line
+
+        raise ValueError(
+            f'invalid unit name "{one_line(name, 40, marker="…")}" '
+            "(systemd allows A-Z a-z 0-9 :-_.\\@, up to 255)"
+        )
+    return name
+
+
+def unit_option(text: str) -> str:
+    """A ``--service`` flag value: empty (the component's default) or a valid unit name."""
+    return text if text == "" else check_unit_name(text)
+
+
+def _run(argv: list[str], timeout: float, what: str):
+    """Run systemctl; ``what`` names the call in errors (``show kubelet``)."""
     from healthcheck.process import run_program
 
     result = run_program(argv, timeout=timeout)
     if result.error is not None:
         raise SystemdError(f"systemd not reachable: {result.error}")
     if result.timed_out:
-        raise SystemdError(f"systemd not reachable: {' '.join(argv[:3])} timed out")
+        raise SystemdError(f"systemd not reachable: {argv[0]} {what} timed out")
     if result.returncode != 0:
-        detail = " ".join(result.stderr.decode("utf-8", "replace").split())[:200] or "no output"
-        what = " ".join(argv[1:3])
+        from healthcheck.text import one_line
+
+        detail = one_line(" ".join(result.stderr.decode("utf-8", "replace").split()), 200)
+        detail = detail or "no output"
         raise SystemdError(f"systemctl {what} failed (exit {result.returncode}): {detail}")
     return result
+
+
+def _checked(unit: str) -> None:
+    try:
+        check_unit_name(unit)
+    except ValueError as exc:
+        raise SystemdError(str(exc)) from None
 
 
 def show_properties(
     unit: str, properties: str, *, systemctl: str = DEFAULT_SYSTEMCTL, timeout=COMMAND_TIMEOUT
 ) -> dict[str, str]:
-    """``systemctl show UNIT --property=...`` as a dict of the printed ``Name=value`` lines."""
-    result = _run([systemctl, "show", unit, f"--property={properties}"], timeout)
+    """``systemctl show --property=... -- UNIT`` as a dict of the printed ``Name=value`` lines.
+
+    Raises :class:`SystemdError` for an invalid unit name, before anything runs.
+    """
+    _checked(unit)
+    argv = [systemctl, "show", f"--property={properties}", "--", unit]
+    result = _run(argv, timeout, f"show {unit}")
     values = {}
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         name, sep, value = line.partition("=")
@@ -101,10 +176,14 @@ def kill_main(
     systemctl: str = DEFAULT_SYSTEMCTL,
     timeout: float = COMMAND_TIMEOUT,
 ) -> list[str]:
-    """``systemctl kill --kill-who=main [--signal=SIG] UNIT``; returns the argv it ran."""
+    """``systemctl kill --kill-who=main [--signal=SIG] -- UNIT``; returns the argv it ran.
+
+    Raises :class:`SystemdError` for an invalid unit name, before anything runs.
+    """
+    _checked(unit)
     argv = [systemctl, "kill", "--kill-who=main"]
     if signal:
         argv.append(f"--signal={signal}")
-    argv.append(unit)
-    _run(argv, timeout)
+    argv += ["--", unit]
+    _run(argv, timeout, "kill --kill-who=main")
     return argv

@@ -83,7 +83,7 @@ def test_unsupported_endpoint_is_a_flag_error(run_cli):
 def test_empty_crictl_path_is_invalid_as_npd(run_cli):
     proc = _cri(run_cli, "unix:///run/x.sock", "--crictl-path=")
     assert proc.returncode == 2
-    assert proc.stdout.strip() == "--crictl-path must not be empty"
+    assert proc.stdout.strip() == "the crictl-path cannot be empty for cri component"  # NPD's
 
 
 def test_crictl_used_only_when_asked_and_present(run_cli, tmp_path):

@@ -80,8 +80,8 @@ def test_bool_flag_does_not_take_the_next_argument(kubelet):
         (["--cooldown-time"], "flag needs an argument: --cooldown-time"),
         (["--enable-repair=maybe"], 'invalid argument "maybe" for "--enable-repair" flag'),
         (["--cooldown-time", "5x"], 'invalid argument "5x" for "--cooldown-time" flag'),
-        (["--health-check-timeout=-1s"], 'invalid argument "-1s"'),
-        (["-v=x"], 'invalid argument "x" for "-v" flag'),
+        (["--health-check-timeout=1.5.5s"], 'invalid argument "1.5.5s"'),
+        (["-v=x"], 'invalid argument "x" for "-v, --v" flag'),
         (["--cri-timeout=soon"], 'invalid argument "soon" for "--cri-timeout" flag'),
     ],
 )
@@ -110,14 +110,29 @@ def test_bad_input_is_one_line_exit_2(run_cli, args):
 
 
 def test_unknown_component_message(run_cli):
+    """NPD's IsValid wording (differential run), cut to the 80 bytes NPD shows by default."""
     proc = run_cli("--component=wrongComponent", script="health-checker")
-    assert proc.stdout.startswith("the component specified is not supported: 'wrongComponent'")
+    npd = (
+        "the component specified is not supported. "
+        "Supported components are : <kubelet/docker/cri/kube-proxy>"
+    )
+    assert proc.stdout == npd.encode()[:80].decode() + "\n"
 
 
-def test_help_exits_0(run_cli):
+def test_negative_durations_are_accepted_as_npd_accepts_them(kubelet):
+    """NPD reads a negative cooldown, loopback or probe timeout exactly as 0 (differential run)."""
+    values, _ = parse(
+        ["--health-check-timeout=-1s", "--cooldown-time=-2m", "--loopback-time=-1h"], kubelet
+    )
+    assert values == {"health_check_timeout": 0.0, "cooldown_time": 0.0, "loopback_time": 0.0}
+
+
+def test_help_goes_to_stderr_and_exits_0(run_cli):
+    """pflag prints the usage on stderr: NPD's condition message stays empty (differential run)."""
     proc = run_cli("--help", script="health-checker")
     assert proc.returncode == 0
-    assert "--log-pattern" in proc.stdout
+    assert proc.stdout == ""
+    assert "--log-pattern" in proc.stderr
 
 
 def test_every_component_resolves_to_a_checker():

@@ -110,10 +110,22 @@ def test_endpoint_from_environment_as_npd(run_cli, systemctl):
 
 
 def test_malformed_port_in_environment_is_an_error(run_cli, systemctl):
+    """A URL Go cannot parse is NPD's error, in Go's words (differential run)."""
     proc = _hc(run_cli, systemctl, env={"KUBELET_PORT": "http"})
     assert proc.returncode == 2
-    assert proc.stdout.startswith("error checking kubelet health: ")
-    assert "KUBELET_PORT" in proc.stdout
+    assert proc.stdout == (
+        'error checking kubelet health: parse "http://localhost:http/healthz": '
+        'invalid port ":http" after host\n'
+    )
+
+
+def test_port_out_of_range_is_unhealthy_as_npd(run_cli, systemctl):
+    """Go parses ``localhost:99999`` and then fails to dial it: unhealthy, not an error."""
+    proc = _hc(run_cli, systemctl, "--enable-repair=false", env={"KUBELET_PORT": "99999"})
+    assert (proc.returncode, proc.stdout) == (
+        1,
+        "kubelet:kubelet was found unhealthy; repair flag : false\n",
+    )
 
 
 def test_kube_proxy_asks_livez_by_default_and_healthz_on_request(run_cli, http_server, systemctl):

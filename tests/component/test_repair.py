@@ -10,7 +10,7 @@ import pytest
 from healthcheck import repair
 from healthcheck.declaration import CheckContext, Options
 
-SHOW = ["show", "kubelet", "--property=InactiveExitTimestampMonotonic,InactiveExitTimestamp"]
+SHOW = ["show", "--property=InactiveExitTimestampMonotonic,InactiveExitTimestamp", "--", "kubelet"]
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_unhealthy_up_longer_than_cooldown_is_killed(run_cli, systemctl, tmp_pat
     systemctl.up_for(3600)
     proc = _hc(run_cli, systemctl, tmp_path, env=unhealthy)
     assert proc.returncode == 1
-    assert systemctl.calls() == [SHOW, ["kill", "--kill-who=main", "kubelet"]]
+    assert systemctl.calls() == [SHOW, ["kill", "--kill-who=main", "--", "kubelet"]]
     assert "repaired: systemctl kill --kill-who=main kubelet" in proc.stderr
 
 
@@ -96,7 +96,7 @@ def test_concurrent_invocations_repair_once(bin_path, systemctl, tmp_path, unhea
     for p in procs:
         p.stdout.close()
     assert codes == [1] * 6
-    assert systemctl.kills() == [["kill", "--kill-who=main", "kubelet"]]
+    assert systemctl.kills() == [["kill", "--kill-who=main", "--", "kubelet"]]
 
 
 def test_dry_run_logs_and_does_nothing(run_cli, systemctl, tmp_path, unhealthy):
@@ -120,8 +120,8 @@ def test_docker_gets_sigusr1_then_kill(run_cli, systemctl, tmp_path, unix_http_s
     assert proc.returncode == 1
     assert proc.stdout == "docker:docker.service was found unhealthy; repair flag : true\n"
     assert systemctl.kills() == [
-        ["kill", "--kill-who=main", "--signal=SIGUSR1", "docker.service"],
-        ["kill", "--kill-who=main", "docker.service"],
+        ["kill", "--kill-who=main", "--signal=SIGUSR1", "--", "docker.service"],
+        ["kill", "--kill-who=main", "--", "docker.service"],
     ]
 
 
@@ -134,7 +134,7 @@ def test_cri_repairs_containerd_by_default(run_cli, systemctl, tmp_path):
         script="health-checker",
     )
     assert proc.stdout == "cri:containerd was found unhealthy; repair flag : true\n"
-    assert systemctl.kills() == [["kill", "--kill-who=main", "containerd"]]
+    assert systemctl.kills() == [["kill", "--kill-who=main", "--", "containerd"]]
 
 
 def test_failing_systemctl_is_logged_and_still_unhealthy(run_cli, systemctl, tmp_path, unhealthy):
@@ -245,4 +245,4 @@ def test_status_front_door_never_repairs(systemctl, tmp_path, http_server, monke
     assert run_check(checker, options, repair=False).result.status == 1
     assert systemctl.calls() == []
     assert run_check(checker, options).result.status == 1
-    assert systemctl.kills() == [["kill", "--kill-who=main", "kubelet"]]
+    assert systemctl.kills() == [["kill", "--kill-who=main", "--", "kubelet"]]

@@ -14,7 +14,7 @@ def test_monotonic_uptime_is_preferred(systemctl):
     uptime = systemd.unit_uptime("kubelet", systemctl=systemctl.path)
     assert 42 <= uptime < 52
     assert systemctl.calls() == [
-        ["show", "kubelet", "--property=InactiveExitTimestampMonotonic,InactiveExitTimestamp"]
+        ["show", "--property=InactiveExitTimestampMonotonic,InactiveExitTimestamp", "--", "kubelet"]
     ]
 
 
@@ -70,5 +70,5 @@ def test_hanging_systemctl_is_bounded(tmp_path):
 
 def test_kill_argv(systemctl):
     argv = systemd.kill_main("docker", signal="SIGUSR1", systemctl=systemctl.path)
-    assert argv == [systemctl.path, "kill", "--kill-who=main", "--signal=SIGUSR1", "docker"]
-    assert systemctl.kills() == [["kill", "--kill-who=main", "--signal=SIGUSR1", "docker"]]
+    assert argv == [systemctl.path, "kill", "--kill-who=main", "--signal=SIGUSR1", "--", "docker"]
+    assert systemctl.kills() == [["kill", "--kill-who=main", "--signal=SIGUSR1", "--", "docker"]]

@@ -10,13 +10,16 @@ _FIELDS = ("sys_vendor", "product_name", "bios_vendor")
 
 def read_dmi(root: str = DMI_ROOT) -> dict[str, str]:
     """The DMI fields that exist under ``root`` (bounded reads; unreadable ones are absent)."""
+    from healthcheck.safefile import read_regular
+
     values = {}
     for field in _FIELDS:
         try:
-            with open(os.path.join(root, field), "rb") as fh:
-                values[field] = fh.read(256).decode("utf-8", "replace").strip()
+            # Non-blocking and regular files only: a FIFO under --dmi-root cannot hang us.
+            data = read_regular(os.path.join(root, field), 256)
         except OSError:
             continue
+        values[field] = data.decode("utf-8", "replace").strip()
     return values
 
 
@@ -43,6 +46,8 @@ def resolve_provider(provider: str, root: str = DMI_ROOT) -> str:
         return provider
     found = detect_provider(root)
     if found is None:
-        vendor = read_dmi(root).get("sys_vendor", "unreadable")
-        raise LookupError(f"no known cloud in DMI (sys_vendor {vendor[:30]!r}); use --provider")
+        from healthcheck.text import one_line
+
+        vendor = one_line(read_dmi(root).get("sys_vendor", "unreadable"), 30, marker="…")
+        raise LookupError(f"no known cloud in DMI (sys_vendor '{vendor}'); use --provider")
     return found

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import time
 
-MAX_FIELD = 120  # longer ids/types/statuses are nonsense; cut rather than carry them around
+from healthcheck.text import one_line
+
+MAX_FIELD = 120  # bytes; longer ids/types/statuses are nonsense: cut rather than carried around
 # Epoch seconds rather than datetime objects: importing datetime costs ~1 ms of a one-shot
 # check's ~25 ms, and events need only ordering and one spelling.
 _ISO = (
@@ -23,11 +25,9 @@ NEVER = float("inf")
 
 
 def clean(value) -> str:
-    """A field as one printable line of at most :data:`MAX_FIELD` characters."""
-    text = value if isinstance(value, str) else str(value)
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else " " for c in text)
-    return text.strip()[:MAX_FIELD]
+    """A field from the metadata server (untrusted) as one printable line of at most
+    :data:`MAX_FIELD` bytes: :func:`healthcheck.text.one_line`."""
+    return one_line(value, MAX_FIELD)
 
 
 def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int | None:
@@ -135,7 +135,10 @@ class Reading:
 
     @classmethod
     def failed(cls, error: str) -> Reading:
-        return cls((), error)
+        """A failed read; ``error`` may quote the server, so it is made one bounded line."""
+        from healthcheck.text import LOG_LIMIT
+
+        return cls((), one_line(error, LOG_LIMIT) or "unreadable reply")
 
     def __repr__(self) -> str:
         return f"Reading(error={self.error!r})" if self.error else f"Reading({self.events!r})"

@@ -99,11 +99,13 @@ class _Session:
         resp = self.request("PUT", self.provider.TOKEN_PATH, headers)
         if resp.status != 200:
             return None
+        from healthcheck.text import one_line
+
         token = resp.body.strip()
         if not token or len(token) > MAX_TOKEN_BYTES or not token.isascii():
             raise FetchError("token reply is not a token")
         text = token.decode("ascii")
-        if not text.isprintable():
+        if one_line(text, MAX_TOKEN_BYTES) != text:  # control characters: not a header value
             raise FetchError("token reply is not a token")
         return text
 
@@ -184,5 +186,7 @@ def read_events(
         return Reading.failed(f"HTTP {resp.status} from the metadata server")
     media = _media_type(resp.headers)
     if media not in module.CONTENT_TYPES:
-        return Reading.failed(f"unexpected content type {media[:40]!r}")
+        from healthcheck.text import one_line
+
+        return Reading.failed(f"unexpected content type '{one_line(media, 40, marker='…')}'")
     return module.parse(resp.body)
