@@ -15,7 +15,7 @@ Models (``--models``):
   heartbeat 5 min, no client-side limit (NPD's QPS/burst is 500/500) and no spread;
 - ``ours``: the large-cluster settings (``apiQPS 0.05``, ``apiBurst 1``, ``startupSpread 5m``,
   ``changeSpread 30s``), 0.5 s batch, heartbeat 5 min, adoption of the node's conditions;
-- ``defaults``: the shipped defaults (``apiQPS 0.2``, ``apiBurst 5``, ``startupSpread 5m``,
+- ``defaults``: the shipped defaults (``apiQPS 5``, ``apiBurst 10``, ``startupSpread 5m``,
   ``changeSpread 0s``);
 - ``nospread``, ``nolimit``: ``ours`` without the spread / without the rate limit (controls
   measured one at a time).

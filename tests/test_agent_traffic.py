@@ -106,7 +106,7 @@ def test_only_false_conditions_may_wait():
 
 def test_traffic_keys_have_safe_defaults_and_are_parsed():
     config = parse_config({}, {})
-    assert (config.traffic.qps, config.traffic.burst) == (0.2, 5)
+    assert (config.traffic.qps, config.traffic.burst) == (5.0, 10)
     assert (config.traffic.startup_spread, config.traffic.change_spread) == (300.0, 0.0)
     config = parse_config(
         {"apiQPS": 0, "apiBurst": 1, "startupSpread": "0s", "changeSpread": "30s"}, {}

@@ -2,8 +2,8 @@
 
 ::
 
-    apiQPS: 0.2          # client-side token bucket: sustained API calls per second; 0 = no limit
-    apiBurst: 5          # calls allowed at once before the QPS applies (>= 1)
+    apiQPS: 5            # client-side token bucket: sustained API calls per second; 0 = no limit
+    apiBurst: 10         # calls allowed at once before the QPS applies (>= 1)
     startupSpread: 5m    # hold a restarted agent's first PATCH up to this long (0s: send at once)
     changeSpread: 0s     # hold each change up to this long extra (0s: within the 0.5 s batch)
 
@@ -18,8 +18,8 @@ import math
 from healthcheck.duration import parse_duration
 
 KEYS = ("apiQPS", "apiBurst", "startupSpread", "changeSpread")
-DEFAULT_QPS = 0.2
-DEFAULT_BURST = 5
+DEFAULT_QPS = 5.0  # client-go's defaults: a guard against a runaway loop, not pacing
+DEFAULT_BURST = 10
 DEFAULT_STARTUP_SPREAD = 300.0
 DEFAULT_CHANGE_SPREAD = 0.0
 MAX_QPS = 1000.0
