@@ -55,7 +55,7 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
     """
     import re2
 
-    from healthcheck.logbuffer import go_syntax_error
+    from healthcheck.logbuffer import close_quote, go_syntax_error
     from healthcheck.pflag import go_quote
 
     error = go_syntax_error(pattern)  # Go's rules and words, as NPD's regexps have elsewhere
@@ -68,7 +68,7 @@ def compile_pattern(pattern: str, *, per_line: bool = False):
         regex = re2.compile(pattern, options)
         if per_line:
             # Compiled alone first, so that the wrapper cannot turn a broken pattern valid.
-            regex = re2.compile(f"(?m:^)[^\\n]*?(?:{pattern})".encode(), options)
+            regex = re2.compile(f"(?m:^)[^\\n]*?(?:{close_quote(pattern)})".encode(), options)
         return regex
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid"

@@ -205,11 +205,31 @@ def compile_pattern_with_anchor(expr: str, anchor: str, *, as_bytes: bool = Fals
     error = go_syntax_error(expr)
     if error is not None:
         raise PatternError(error)
-    wrapped = f"(?:{expr}){anchor}"
+    wrapped = f"(?:{close_quote(expr)}){anchor}"
     try:
         return _re2_compile(wrapped.encode() if as_bytes else wrapped)
     except re2.error as exc:
         raise PatternError(_re2_error(exc)) from None
+
+
+def close_quote(expr: str) -> str:
+    """``expr`` with ``\\E`` appended when it ends inside ``\\Q...`` (Go quotes to the end).
+
+    Without it the wrapper's closing parenthesis would be quoted too. ``expr`` has passed
+    :func:`go_syntax_error`, so ``\\Q`` appears only outside character classes.
+    """
+    i, n = 0, len(expr)
+    while i < n:
+        if expr[i] != "\\":
+            i += 1
+        elif expr.startswith("Q", i + 1):
+            end = expr.find("\\E", i + 2)
+            if end < 0:
+                return expr + "\\E"
+            i = end + 2
+        else:
+            i += 2
+    return expr
 
 
 def single_line(expr: str) -> bool:

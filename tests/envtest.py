@@ -141,6 +141,21 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def spawn_daemon(argv: list[str], log: Path) -> subprocess.Popen:
+    """Start a daemon in its own process group, output appended to ``log``, in ``log``'s folder;
+    it gets SIGKILL when the thread that started it ends (a killed test run takes it along)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            cwd=log.parent,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # only prctl between fork and exec
+        )
+
+
 def _openssl(*args: str, cwd: Path) -> None:
     proc = subprocess.run(
         ["openssl", *args], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL
@@ -263,16 +278,7 @@ class Envtest:
         path.chmod(0o600)
 
     def _spawn(self, argv: list[str], log_name: str) -> subprocess.Popen:
-        with open(self.workdir / log_name, "ab") as log:
-            return subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=self.workdir,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # only prctl between fork and exec
-            )
+        return spawn_daemon(argv, self.workdir / log_name)
 
     def _log_tail(self, name: str) -> str:
         try:

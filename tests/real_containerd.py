@@ -59,19 +59,24 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
-def start(directory: Path) -> tuple[subprocess.Popen, str]:
+def start(
+    directory: Path, *, cri_config: str = "", preexec_fn=None
+) -> tuple[subprocess.Popen, str]:
     """Start containerd under ``directory``; returns the process and its CRI socket path.
 
-    Raises ``RuntimeError`` with the end of containerd's log when it does not come up.
+    ``cri_config`` is TOML appended to the CRI plugin's table (keys, then its sub-tables), for
+    a containerd that runs pods. Raises ``RuntimeError`` with the end of containerd's log when it
+    does not come up.
     """
     config = directory / "config.toml"
-    config.write_text(CONFIG.format(d=directory))
+    config.write_text(CONFIG.format(d=directory) + cri_config)
     with open(directory / "log", "wb") as log:
         proc = subprocess.Popen(
             ["containerd", "--config", str(config)],
             stdout=log,
             stderr=log,
             start_new_session=True,
+            preexec_fn=preexec_fn,
         )
     socket_path = str(directory / "containerd.sock")
     if not wait_for_socket(socket_path, proc, 20):

@@ -271,3 +271,16 @@ def test_go_syntax_check_and_compile_agree(expr):
         assert error.startswith("error parsing regexp: ")
         with pytest.raises(PatternError):
             compile_pattern(expr)
+
+
+@pytest.mark.parametrize("expr", ["\\Qa(b", "x|\\Qa)", "\\Q\\E\\Qa."])
+def test_a_quote_left_open_stays_inside_its_own_wrapper(expr):
+    """Go quotes to the end after an unclosed \\Q; the anchoring wrappers must not be quoted."""
+    from healthcheck import component
+    from healthcheck.logbuffer import compile_pattern
+
+    literal = expr.replace("\\Q", "").replace("\\E", "")
+    tail = literal.split("|")[-1]
+    assert compile_pattern(expr).search(f"text {tail}")
+    per_line = component.compile_pattern(expr, per_line=True)
+    assert per_line.search(f"line one\nthen {tail} here".encode())

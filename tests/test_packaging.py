@@ -91,20 +91,44 @@ def test_binding_ties_the_daemonset_account_to_the_role(documents):
     assert ds["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
 
 
-def test_daemonset_mounts_host_journal_and_proc_read_only_with_limits(documents):
+def test_daemonset_mounts_only_what_the_checks_read_read_only(documents):
     (ds,) = by_kind(documents, "DaemonSet")
     pod = ds["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     (container,) = pod["containers"]
     mounts = {m["name"]: m for m in container["volumeMounts"]}
-    for host_path in ("/var/log/journal", "/proc"):
-        name = next(n for n, v in volumes.items() if v.get("hostPath", {}).get("path") == host_path)
-        assert mounts[name]["readOnly"] is True
-    limits = container["resources"]["limits"]
-    assert limits["memory"] == "80Mi" and limits["cpu"] == "10m"
+    host_paths = {v["hostPath"]["path"]: n for n, v in volumes.items() if "hostPath" in v}
+    # journal (log-counter), machine-id (which journal), containerd (cri), state (writable)
+    assert set(host_paths) == {
+        "/var/log/journal",
+        "/etc/machine-id",
+        "/run/containerd",
+        "/var/lib/node-healthcheck",
+    }
+    for name in host_paths.values():
+        assert mounts[name].get("readOnly", False) is (
+            name != host_paths["/var/lib/node-healthcheck"]
+        )
     env = {e["name"]: e for e in container["env"]}
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
-    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_daemonset_runs_without_capabilities_and_probes_over_http(documents):
+    (ds,) = by_kind(documents, "DaemonSet")
+    (container,) = ds["spec"]["template"]["spec"]["containers"]
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert "privileged" not in security
+    config = yaml.safe_load(by_kind(documents, "ConfigMap")[0]["data"]["agent.yaml"])
+    host, port = config["server"].rsplit(":", 1)
+    for probe in ("livenessProbe", "readinessProbe"):
+        # no exec probe: starting Python costs the pod its CPU limit for seconds
+        get = container[probe]["httpGet"]
+        assert (get["host"], get["port"], get["path"]) == (host, int(port), "/healthz")
+    limits = container["resources"]["limits"]
+    assert limits["memory"] and limits["cpu"]
 
 
 def test_configmap_holds_a_valid_agent_config(documents):

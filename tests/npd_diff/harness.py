@@ -111,7 +111,14 @@ def run_cases(npd_binary: str, our_binary: str, cases: list[Case], workers: int 
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, cases))
-    return [r for r in results if r is not None]
+    # A case that differed is run once more on its own before it counts: on a loaded 2-core
+    # machine NPD's binary has been seen to fail a loopback probe that it passes when run alone
+    # (a case that differs for a real reason differs both times).
+    return [
+        again
+        for case, first in zip(cases, results, strict=True)
+        if first is not None and (again := one(case)) is not None
+    ]
 
 
 # --------------------------------------------------------------------- a raw loopback HTTP server
