@@ -42,7 +42,15 @@ def by_kind(documents, kind):
 def test_every_manifest_has_kind_and_name(documents):
     kinds = sorted(d["kind"] for d in documents)
     assert kinds == sorted(
-        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet"]
+        [
+            "ServiceAccount",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "ConfigMap",
+            "DaemonSet",
+            "FlowSchema",
+            "PriorityLevelConfiguration",
+        ]
     )
     for doc in documents:
         assert doc["apiVersion"] and doc["metadata"]["name"]

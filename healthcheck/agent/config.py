@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import os
 
+from healthcheck.agent.traffic import KEYS as TRAFFIC_KEYS
+from healthcheck.agent.traffic import TrafficSettings, parse_traffic
 from healthcheck.declaration import MAX_DURATION, MIN_INTERVAL, Options
 from healthcheck.duration import format_duration, parse_duration
 from healthcheck.protocol import describe_error
@@ -46,7 +48,15 @@ MIN_HEARTBEAT = 1.0  # at most one heartbeat PATCH a second
 MAX_OUTPUT_LENGTH = 1 << 16  # beyond 4 KiB of a plugin's output nothing is kept anyway
 MAX_WORD = 253  # a name, condition type or reason: a Kubernetes name's length
 
-TOP_KEYS = ("checks", "heartbeatPeriod", "eventNamespace", "metrics", "server", "remediation")
+TOP_KEYS = (
+    "checks",
+    "heartbeatPeriod",
+    "eventNamespace",
+    "metrics",
+    "server",
+    "remediation",
+    *TRAFFIC_KEYS,
+)
 CHECK_KEYS = (
     "checker",
     "name",
@@ -109,6 +119,7 @@ class AgentConfig:
         self.metrics: tuple[str, int] | None = metrics
         self.server: tuple[str, int] | None = server
         self.remediation = None  # a remediation.config.RemediationConfig when configured
+        self.traffic = TrafficSettings()  # rate limit and spread (healthcheck.agent.traffic)
 
     def condition_types(self) -> list[CheckSpec]:
         """The first permanent check of each condition type, in config order."""
@@ -377,6 +388,10 @@ def parse_config(data, catalog) -> AgentConfig:
         from healthcheck.agent.remediation.config import parse_remediation
 
         config.remediation = parse_remediation(data["remediation"], checks)
+    try:
+        config.traffic = parse_traffic(data)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return config
 
 

@@ -100,6 +100,7 @@ class Agent:
         self.config = config
         self.clock = clock or Clock()
         self.table = ConditionTable(config.condition_types(), self.clock)
+        api, spread = traffic_controls(api, node, config.traffic, self.clock)
         correlator = EventCorrelator(node, config.namespace, EVENT_COMPONENT, self.clock)
         self.reporter = Reporter(
             api,
@@ -110,6 +111,7 @@ class Agent:
             heartbeat=config.heartbeat,
             namespace=config.namespace,
             log=log,
+            spread=spread,
         )
         self._lock = threading.Lock()  # results arrive from many check threads at once
         self.remediation = None  # remediation.controller.Controller, started by run_forever
@@ -146,6 +148,15 @@ class Agent:
             self.remediation.observe(report)
         if report.timed_out or result.status != Status.OK:
             log(f"{spec.name}: {result.status.name}: {result.message}")
+
+
+def traffic_controls(api, node: str, settings, clock):
+    """``(api behind the client-side rate limit, the node's Spread)`` from the traffic settings."""
+    from healthcheck.agent.ratelimit import limited
+    from healthcheck.agent.spread import Spread
+
+    spread = Spread(node, settings.startup_spread, settings.change_spread)
+    return limited(api, settings.qps, settings.burst, clock), spread
 
 
 def _bind_error(what: str, address, exc: OSError) -> AgentUsageError:

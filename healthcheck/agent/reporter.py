@@ -75,6 +75,7 @@ class Reporter:
         max_events: int = EVENT_QUEUE,
         rng=None,
         log=None,
+        spread=None,
     ) -> None:
         self.api = api
         self.node = node
@@ -84,6 +85,10 @@ class Reporter:
         self.heartbeat = heartbeat
         self.namespace = namespace
         self.batch_window = batch_window
+        # healthcheck.agent.spread: hold the first PATCH after a restart, and each change batch
+        self.spread = spread
+        self.hold_until = clock.monotonic() + spread.startup_offset if spread else 0.0
+        self._window = batch_window
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
@@ -113,8 +118,12 @@ class Reporter:
         """A condition changed: send within the batch window."""
         with self._lock:
             if self.dirty_since is None:
-                self.dirty_since = self.clock.monotonic()
+                self._mark_dirty(self.clock.monotonic())
         self._wake.set()
+
+    def _mark_dirty(self, now: float) -> None:
+        self.dirty_since = now
+        self._window = self.batch_window + (self.spread.change_delay() if self.spread else 0.0)
 
     def record(self, events) -> None:
         """Correlate and queue events; drop the oldest (and count it) when the queue is full."""
@@ -158,9 +167,9 @@ class Reporter:
         if version != self.sent_version:
             with self._lock:
                 if self.dirty_since is None:
-                    self.dirty_since = now
+                    self._mark_dirty(now)
                 since = self.dirty_since
-            return self.failures > 0 or now - since >= self.batch_window
+            return self.failures > 0 or now - since >= self._window
         return self.last_sync is None or now - self.last_sync >= self.heartbeat
 
     def _take_uid(self, node) -> None:
@@ -179,6 +188,8 @@ class Reporter:
         adopted = self.table.adopt(status.get("conditions"))
         if adopted:
             self._log(f"adopted the node's existing {', '.join(adopted)}")
+        else:
+            self.hold_until = 0.0  # a first start: the node carries none of ours, say it now
         self.adopted = True
 
     def _send_conditions(self, now: float) -> None:
@@ -235,7 +246,8 @@ class Reporter:
                     self._adopt()
                 if (force or self._conditions_due(now)) and self.table.snapshot()[1]:
                     self._send_conditions(now)
-                self._send_events()
+                if not self._events_wait_for_change(now):
+                    self._send_events()
             except ApiError as exc:
                 self._backoff(exc, give_up_after)
                 return False
@@ -251,11 +263,27 @@ class Reporter:
             self.retry_at = 0.0
             return True
 
+    def _events_wait_for_change(self, now: float) -> bool:
+        """With a change spread, Events ride with the held PATCH of the change that raised them."""
+        if not self.spread or not self.spread.change_window or self.failures:
+            return False
+        with self._lock:
+            return self.dirty_since is not None and now - self.dirty_since < self._window
+
     def step(self) -> float:
         """Do what is due; return the seconds until something will next be due."""
+        from healthcheck.agent.spread import urgent
+
         now = self.clock.monotonic()
         if now < self.retry_at:
             return self.retry_at - now
+        if now < self.hold_until and self.adopted:
+            if not self.pending_events() and not urgent(self.table.snapshot()[1]):
+                return self.hold_until - now
+            self.hold_until = 0.0  # something to say now: the hold is over
+            with self._lock:
+                if self.dirty_since is not None:
+                    self._mark_dirty(now)  # ... after a change delay, like any change
         self.sync()
         return self._next_due()
 
@@ -269,7 +297,7 @@ class Reporter:
         if version != self.sent_version:
             with self._lock:
                 since = self.dirty_since if self.dirty_since is not None else now
-            return max(0.0, since + self.batch_window - now)
+            return max(0.0, since + self._window - now)
         return max(0.0, (self.last_sync or now) + self.heartbeat - now)
 
     # ------------------------------------------------------------------------ the thread
