@@ -11,6 +11,7 @@ import time
 import yaml
 
 from cluster import deploy, podstats
+from healthcheck.agent.server import MAX_CONNECTIONS
 
 PROBE_CONDITION = "ClusterTierProbe"
 
@@ -127,9 +128,12 @@ def test_an_oom_killed_agent_restarts_in_place_and_keeps_conditions(cluster, dep
     """The kernel kills the agent at its memory limit; the kubelet restarts the container.
 
     A stand-in for the agent outgrowing its limit: the container's limit is lowered, on the
-    host, to just above what the agent uses (the kernel refuses less), then idle connections
-    to the agent's local server make it grow (a handler thread each) until the kernel's OOM
-    killer ends it. The restarted container gets the pod's own limit back.
+    host, to just above what the agent uses (the kernel refuses less), then connections to
+    both of the agent's listeners make it grow (a handler thread each) until the kernel's OOM
+    killer ends it. The listeners serve at most MAX_CONNECTIONS at once and drop idle ones, so
+    the test keeps one place free on the /healthz listener (the liveness probe must still get
+    through, or the kubelet would restart the agent for that instead) and opens them anew.
+    The restarted container gets the pod's own limit back.
     """
     pod = current_pod(cluster)
     before = snapshot(cluster, deployed.types)
@@ -147,10 +151,13 @@ def test_an_oom_killed_agent_restarts_in_place_and_keeps_conditions(cluster, dep
         status = current_pod(cluster)["status"]["containerStatuses"][0]
         if status["restartCount"] > restarts:
             return status
-        if len(connections) < 2000:
-            with contextlib.suppress(OSError):
-                for _ in range(50):
-                    connections.append(socket.create_connection(("127.0.0.1", 20256), 2))
+        for conn in connections:
+            conn.close()
+        connections.clear()
+        with contextlib.suppress(OSError):
+            for port in (20256, 20257):
+                for _ in range(MAX_CONNECTIONS - 1):
+                    connections.append(socket.create_connection(("127.0.0.1", port), 2))
         return None
 
     try:
