@@ -171,7 +171,7 @@ class Reporter:
             with self._lock:
                 self.correlator.node_uid = uid
         status = node.get("status") if isinstance(node.get("status"), dict) else {}
-        adopted = self.table.adopt(status.get("conditions"))
+        adopted = self.table.adopt(status.get("conditions"), log=self._log)
         if adopted:
             self._log(f"adopted the node's existing {', '.join(adopted)}")
         self.adopted = True
