@@ -12,7 +12,13 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
-from healthcheck.agent.kube import MAX_RESPONSE_BYTES, ApiError, KubeApi, quote
+from healthcheck.agent.kube import (
+    MAX_RESPONSE_BYTES,
+    ApiError,
+    KubeApi,
+    quote,
+    retry_after_seconds,
+)
 
 MERGE_PATCH = "application/merge-patch+json"
 POD_PAGE = 100
@@ -33,7 +39,7 @@ def _causes(data: bytes) -> tuple[str, list[str]]:
 
     try:
         status = json.loads(data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return "", []
     if not isinstance(status, dict):
         return "", []
@@ -90,12 +96,12 @@ class RemediationApi(KubeApi):
             raise RemediationError(
                 f"{what}: HTTP {response.status}: {message or response.reason or 'error'}",
                 response.status,
-                float(retry) if retry and retry.isdigit() else None,
+                retry_after_seconds(retry),
                 causes,
             )
         try:
             decoded = json.loads(data) if data else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
             raise RemediationError(f"{what}: response is not JSON") from None
         return decoded if isinstance(decoded, dict) else {}
 
