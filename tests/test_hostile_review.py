@@ -242,3 +242,38 @@ def test_remediation_api_reads_deeply_nested_json_as_not_json(double, tmp_path):
     double.inject(("raw", 200, b"[" * 100_000 + b"]" * 100_000))
     with pytest.raises(RemediationError, match="not JSON"):
         api.count_nodes()
+
+
+# --------------------------------------------------------- huge messages cost a bounded amount
+
+
+def _peak_bytes(call) -> int:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+HUGE_WORDS = "ab " * (4 << 20)  # 12 MiB of short words: splitting it all is ~300 MB of strings
+
+
+def test_describe_error_looks_only_at_the_start_of_a_huge_message():
+    from healthcheck.protocol import describe_error
+
+    exc = RuntimeError(HUGE_WORDS)
+    assert _peak_bytes(lambda: describe_error(exc)) < 1 << 20
+    assert describe_error(exc).startswith("RuntimeError: ab ab")
+
+
+def test_an_api_error_message_looks_only_at_the_start_of_a_huge_status_message():
+    """The API server's Status ``message`` (up to the 4 MiB body) was split whole into words."""
+    body = json.dumps({"kind": "Status", "message": HUGE_WORDS[: 3 << 20]}).encode()
+    peak = _peak_bytes(lambda: kube._status_message(body))
+    # json.loads itself holds the 3 MiB message once; splitting it used to add ~80 MB.
+    assert peak < 12 << 20, peak
+    assert kube._status_message(body).startswith("ab ab")
+    assert len(kube._status_message(body)) <= 200

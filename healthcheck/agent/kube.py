@@ -109,9 +109,9 @@ class KubeApi:
             finally:
                 raw.release_conn()
         except ApiException as exc:
-            raise ApiError(f"{what}: {' '.join(str(exc.reason).split())[:200]}") from None
+            raise ApiError(f"{what}: {squeezed(exc.reason)}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            detail = " ".join(str(exc).split())[:200]
+            detail = squeezed(exc)
             raise ApiError(f"{what}: API server unreachable: {detail}") from None
         if not 200 <= response.status <= 299:
             reason = _status_message(data[:MAX_RESPONSE_BYTES]) or response.reason or "error"
@@ -151,6 +151,12 @@ def quote(segment: str) -> str:
     return url_quote(segment, safe="")
 
 
+def squeezed(text, limit: int = 200) -> str:
+    """``text`` on one line with runs of blanks squeezed, at most ``limit`` bytes; only the
+    first few KiB of a huge message are looked at."""
+    return " ".join(one_line(text, 2 * limit).split())[:limit]
+
+
 def _status_message(body) -> str:
     if not body:
         return ""
@@ -159,4 +165,4 @@ def _status_message(body) -> str:
     except (ValueError, TypeError, RecursionError):
         return ""
     message = status.get("message") if isinstance(status, dict) else None
-    return " ".join(str(message).split())[:200] if message else ""
+    return squeezed(message) if isinstance(message, str) else ""

@@ -18,6 +18,7 @@ from healthcheck.agent.kube import (
     KubeApi,
     quote,
     retry_after_seconds,
+    squeezed,
 )
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -83,10 +84,10 @@ class RemediationApi(KubeApi):
             finally:
                 raw.release_conn()
         except ApiException as exc:
-            detail = " ".join(str(exc.reason).split())[:200]
+            detail = squeezed(exc.reason)
             raise RemediationError(f"{what}: {detail}", exc.status or 0) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            detail = " ".join(str(exc).split())[:200]
+            detail = squeezed(exc)
             raise RemediationError(f"{what}: API server unreachable: {detail}") from None
         if len(data) > MAX_RESPONSE_BYTES:
             raise RemediationError(f"{what}: response larger than {MAX_RESPONSE_BYTES} bytes")
