@@ -341,7 +341,7 @@ def cmd_npd_config(argv: list[str]) -> int:
 
     try:
         for path in write_configs(args.names, args.output_dir, args.command):
-            print(path, file=out())
+            print(one_line(path, CONDITION_LIMIT), file=out())  # --output-dir is argv
     except LookupError as exc:
         raise UsageError(f"{PROG} npd-config: {exc.args[0]}") from None
     except OSError as exc:
@@ -419,7 +419,7 @@ def cmd_host_event_log(argv: list[str]) -> int:
     except (LookupError, OSError) as exc:
         print(f"{PROG} host-event-log: {one_line(exc, CONDITION_LIMIT)}", file=sys.stderr)
         return int(Status.UNKNOWN)
-    print(f"{written} new event line(s) in {args.log_path}")
+    print(f"{written} new event line(s) in {one_line(args.log_path, CONDITION_LIMIT)}")
     return 0
 
 

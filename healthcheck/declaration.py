@@ -362,6 +362,9 @@ class Checker:
             not isinstance(name, str)
             or not name
             or len(name) > MAX_NAME
+            # ASCII only: str.isalnum takes "é" and "٣", which NPD configs and metric labels
+            # would then carry.
+            or not name.isascii()
             or not all(c.isalnum() or c == "-" for c in name)
             or not name[0].isalpha()
         ):

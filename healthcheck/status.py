@@ -69,6 +69,11 @@ def _applies_all(checkers, timeout: float = APPLIES_TIMEOUT) -> dict[str, tuple[
 
 def collect() -> list[dict]:
     """Run every applicable checker concurrently with its defaults; one row per checker."""
+    from healthcheck import state
+
+    # status only looks: a check that records something (conntrack's drop baseline, a repair
+    # time) must leave it for the next real run, which would otherwise miss what it saw.
+    state.read_only()
     catalog = host.discover()
     rows, runnable = [], []
     verdicts = _applies_all([loaded.checker for loaded in catalog])

@@ -132,18 +132,27 @@ class ConditionTable:
         self._message_change_updates = message_change_updates
         self.version = 0  # bumped on every change, so the reporter knows what it has sent
 
-    def adopt(self, node_conditions) -> list[str]:
-        """Take the node's existing status for our types that no check has reported yet."""
+    def adopt(self, node_conditions, log=None) -> list[str]:
+        """Take the node's existing status for our types that no check has reported yet.
+
+        The node's JSON is not ours: an entry that is not an object with a string ``type``
+        (or a ``conditions`` that is not a list) is skipped, and ``log`` gets one bounded
+        line saying how many were.
+        """
         adopted = []
         from healthcheck.agent.clock import parse_rfc3339
 
+        if node_conditions is None:
+            node_conditions = []
+        if not isinstance(node_conditions, list):
+            node_conditions = [node_conditions]  # counted below as one malformed entry
+        skipped = 0
         with self._lock:
-            for item in node_conditions or ():
-                if not isinstance(item, dict):
-                    continue
-                ctype = item.get("type")
-                # The node's JSON is not ours: a type that is a list would be unhashable here.
+            for item in node_conditions:
+                ctype = item.get("type") if isinstance(item, dict) else None
+                # A type that is a list would be unhashable in the lookup below.
                 if not isinstance(ctype, str):
+                    skipped += 1
                     continue
                 if ctype not in self._conditions or self._conditions[ctype] is not None:
                     continue
@@ -161,6 +170,8 @@ class ConditionTable:
                 adopted.append(ctype)
             if adopted:
                 self.version += 1
+        if skipped and log is not None:
+            log(f"skipped {skipped} malformed node condition(s) (no string type)")
         return adopted
 
     def apply(self, spec, status: Status, message: str) -> list[Event]:

@@ -445,29 +445,56 @@ def _strict_loader():
     return StrictLoader
 
 
+def _read_config(path: str, shown: str) -> bytes:
+    """At most ``MAX_CONFIG_BYTES + 1`` bytes of the regular file at ``path``.
+
+    Opened non-blocking and checked with ``fstat`` before any read: a FIFO at the path would
+    otherwise hang ``--check-config`` until something writes to it. A symbolic link is followed
+    (a ConfigMap mount is a chain of them); only what it ends at must be a regular file.
+    """
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{shown}: cannot read: not a regular file")
+        chunks, remaining = [], MAX_CONFIG_BYTES + 1
+        while remaining > 0:
+            chunk = os.read(fd, remaining)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
 def load_config(path: str, catalog) -> AgentConfig:
     """Read, decode and validate the YAML file at ``path``."""
     import yaml
 
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    shown = one_line(path, 200)  # argv: echoed in every error below
+    text = _read_config(path, shown)
     if len(text) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+        raise ConfigError(f"{shown}: larger than {MAX_CONFIG_BYTES} bytes")
     try:
         data = yaml.load(text, Loader=_strict_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}:{where}: {one_line(problem, 200)}") from None
+        raise ConfigError(f"{shown}:{where}: {one_line(problem, 200)}") from None
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         # What PyYAML's constructors let through: an integer of 5,000 digits, a timestamp
         # such as 2001-02-30, a binary value that is not base64.
-        raise ConfigError(f"{path}: cannot decode: {describe_error(exc, 200)}") from None
+        raise ConfigError(f"{shown}: cannot decode: {describe_error(exc, 200)}") from None
     try:
         return parse_config(data, catalog)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{shown}: {exc}") from None

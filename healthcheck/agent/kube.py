@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from healthcheck.text import one_line
+
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 MAX_RESPONSE_BYTES = 4 << 20
 USER_AGENT = "node-healthcheck-agent"
@@ -24,15 +26,27 @@ class ApiError(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(headers) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if value is None:
+MAX_RETRY_AFTER = 86400  # seconds: a Retry-After beyond a day is not advice to honour
+
+
+def retry_after_seconds(value) -> float | None:
+    """A ``Retry-After`` header's delay in seconds, or ``None`` when absent or unusable.
+
+    Only delay-seconds (1 to 6 ASCII digits, at most a day): ``float()`` would also take "٣",
+    "1_0", "nan" and "inf". The RFC's other form, an HTTP-date, is ignored: the API server
+    only ever sends seconds, and a date would trust the two clocks to agree.
+    """
+    if not isinstance(value, str):
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP-date: the API server only ever sends seconds
-    return seconds if seconds >= 0 else None
+    value = value.strip(" \t")
+    if not 0 < len(value) <= 6 or not value.isascii() or not value.isdigit():
+        return None
+    seconds = int(value)
+    return float(seconds) if seconds <= MAX_RETRY_AFTER else None
+
+
+def _retry_after(headers) -> float | None:
+    return retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
 
 
 def load_client_config(kubeconfig: str | None):
@@ -51,9 +65,12 @@ def load_client_config(kubeconfig: str | None):
     except config.ConfigException as exc:
         where = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster config"
         hint = "" if kubeconfig else " (outside a pod, pass --kubeconfig)"
-        raise ValueError(f"cannot load {where}: {' '.join(str(exc).split())}{hint}") from None
+        raise ValueError(
+            f"cannot load {one_line(where, 300)}: {one_line(exc, 500)}{hint}"
+        ) from None
     except (OSError, TypeError, KeyError, AttributeError) as exc:
-        raise ValueError(f"cannot load kubeconfig {kubeconfig}: {exc}") from None
+        shown = one_line(kubeconfig, 300)
+        raise ValueError(f"cannot load kubeconfig {shown}: {one_line(exc, 500)}") from None
     configuration.retries = False  # one attempt per call; the reporter decides when to retry
     return configuration
 
@@ -92,9 +109,9 @@ class KubeApi:
             finally:
                 raw.release_conn()
         except ApiException as exc:
-            raise ApiError(f"{what}: {' '.join(str(exc.reason).split())[:200]}") from None
+            raise ApiError(f"{what}: {squeezed(exc.reason)}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            detail = " ".join(str(exc).split())[:200]
+            detail = squeezed(exc)
             raise ApiError(f"{what}: API server unreachable: {detail}") from None
         if not 200 <= response.status <= 299:
             raise self._refusal(what, response, data[:MAX_RESPONSE_BYTES])
@@ -139,6 +156,12 @@ def quote(segment: str) -> str:
     return url_quote(segment, safe="")
 
 
+def squeezed(text, limit: int = 200) -> str:
+    """``text`` on one line with runs of blanks squeezed, at most ``limit`` bytes; only the
+    first few KiB of a huge message are looked at."""
+    return " ".join(one_line(text, 2 * limit).split())[:limit]
+
+
 def _status_message(body) -> str:
     if not body:
         return ""
@@ -147,4 +170,4 @@ def _status_message(body) -> str:
     except (ValueError, TypeError, RecursionError):
         return ""
     message = status.get("message") if isinstance(status, dict) else None
-    return " ".join(str(message).split())[:200] if message else ""
+    return squeezed(message) if isinstance(message, str) else ""

@@ -185,7 +185,7 @@ class Reporter:
         node = self.api.get_node(self.node)
         self._take_uid(node)
         status = node.get("status") if isinstance(node.get("status"), dict) else {}
-        adopted = self.table.adopt(status.get("conditions"))
+        adopted = self.table.adopt(status.get("conditions"), log=self._log)
         if adopted:
             self._log(f"adopted the node's existing {', '.join(adopted)}")
         else:

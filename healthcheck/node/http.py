@@ -345,7 +345,12 @@ class Connection:
             lines.append(f"{name}: {value}")
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}")
-        payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        try:
+            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        except UnicodeEncodeError:
+            # A header value from outside (a token file, a config) that HTTP cannot carry.
+            raise HttpError("refusing a request head that is not Latin-1") from None
+        payload = head + (body or b"")
         try:
             sock.settimeout(max(0.001, deadline - time.monotonic()))
             sock.sendall(payload)

@@ -95,7 +95,7 @@ def _run(argv: list[str], timeout: float, what: str):
     if result.returncode != 0:
         from healthcheck.text import one_line
 
-        detail = one_line(" ".join(result.stderr.decode("utf-8", "replace").split()), 200)
+        detail = " ".join(one_line(result.stderr.decode("utf-8", "replace"), 400).split())[:200]
         detail = detail or "no output"
         raise SystemdError(f"systemctl {what} failed (exit {result.returncode}): {detail}")
     return result

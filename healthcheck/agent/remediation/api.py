@@ -34,7 +34,7 @@ def _causes(data: bytes) -> list[str]:
 
     try:
         status = json.loads(data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         return []
     details = status.get("details") if isinstance(status, dict) else None
     causes = details.get("causes") if isinstance(details, dict) else None

@@ -30,7 +30,7 @@ def agent_entry(server: str | None = None, timeout: float = TIMEOUT) -> dict | N
         reply = conn.getresponse()
         body = reply.read(MAX_BODY + 1) if reply.status == 200 else b""
         entries = json.loads(body) if body and len(body) <= MAX_BODY else []
-    except (OSError, ValueError, http.client.HTTPException):
+    except (OSError, ValueError, RecursionError, http.client.HTTPException):
         return None
     finally:
         conn.close()

@@ -235,7 +235,7 @@ class Record:
             return cls()
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the stack
             return cls()
         if not isinstance(data, dict):
             return cls()
