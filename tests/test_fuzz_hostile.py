@@ -161,7 +161,9 @@ def test_check_command_lines_keep_the_protocol(capfd, rss_budget, argv):
 # ---------------------------------------------------------------------------- HTTP heads
 
 
-def _serve_reply(reply: bytes) -> tuple[str, threading.Thread]:
+def _serve_once(payload: bytes) -> tuple[str, threading.Thread]:
+    """A unix socket that takes one connection, reads what the client sends first (an HTTP
+    request, or HTTP/2's preface, SETTINGS and request), answers ``payload`` and closes."""
     directory = tempfile.mkdtemp()
     path = os.path.join(directory, "s")
     listener = socket.socket(socket.AF_UNIX)
@@ -176,8 +178,9 @@ def _serve_reply(reply: bytes) -> tuple[str, threading.Thread]:
             except OSError:
                 return
             with conn, contextlib.suppress(OSError):
+                conn.settimeout(2)
                 conn.recv(65536)
-                conn.sendall(reply)
+                conn.sendall(payload)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -217,7 +220,7 @@ def responses(draw):
 def test_any_response_is_a_response_or_one_http_error(rss_budget, reply):
     from healthcheck.node import http
 
-    path, thread = _serve_reply(reply)
+    path, thread = _serve_once(reply)
     try:
         response = http.request("GET", "/x", unix_socket=path, timeout=2, max_body=1 << 16)
     except http.HttpError as exc:
@@ -251,36 +254,12 @@ def frame_runs(draw):
     return bytes(out)
 
 
-def _serve_frames(frames: bytes) -> tuple[str, threading.Thread]:
-    directory = tempfile.mkdtemp()
-    path = os.path.join(directory, "s")
-    listener = socket.socket(socket.AF_UNIX)
-    listener.bind(path)
-    listener.listen(1)
-
-    def run():
-        with listener:
-            listener.settimeout(5)
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(2)
-                conn.recv(65536)  # the client's preface, SETTINGS and request
-                conn.sendall(frames)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return path, thread
-
-
 @SLOW
 @given(frame_runs())
 def test_any_frames_are_a_reply_or_one_grpc_error(rss_budget, frames):
     from healthcheck.node.grpcunary import STATUS_NAMES, GrpcError, UnixChannel
 
-    path, thread = _serve_frames(frames)
+    path, thread = _serve_once(frames)
     with UnixChannel(path, max_message=1 << 16) as channel:
         try:
             channel.unary("/runtime.v1.RuntimeService/Version", b"\x0a\x02v1", 1.0)

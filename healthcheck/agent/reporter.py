@@ -25,6 +25,7 @@ import threading
 
 from healthcheck.agent.clock import rfc3339
 from healthcheck.agent.kube import ApiError
+from healthcheck.agent.loop import StepLoop
 from healthcheck.text import LOG_LIMIT, one_line
 
 BATCH_WINDOW = 0.5
@@ -56,8 +57,10 @@ def patch_body(conditions, now: float) -> dict:
     }
 
 
-class Reporter:
+class Reporter(StepLoop):
     """Owns all API traffic of the agent; one thread calls :meth:`step` (or :meth:`run`)."""
+
+    loop_name = "reporter"
 
     def __init__(
         self,
@@ -299,24 +302,6 @@ class Reporter:
                 since = self.dirty_since if self.dirty_since is not None else now
             return max(0.0, since + self._window - now)
         return max(0.0, (self.last_sync or now) + self.heartbeat - now)
-
-    # ------------------------------------------------------------------------ the thread
-
-    def run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            wait = self.step()
-            self._wake.wait(max(0.0, wait))
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="reporter", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def settled(self) -> bool:
         """Nothing pending: our conditions as sent (so the node was read), no event queued."""

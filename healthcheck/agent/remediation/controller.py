@@ -19,6 +19,7 @@ import random
 import threading
 
 from healthcheck.agent.kube import ApiError
+from healthcheck.agent.loop import StepLoop
 from healthcheck.agent.remediation import rules as r
 from healthcheck.agent.remediation.actions import Actions
 from healthcheck.agent.remediation.slots import Budget
@@ -30,11 +31,13 @@ IDLE_TICK = 3600.0
 ERROR_BYTES = 300
 
 
-class Controller:
+class Controller(StepLoop):
     """Remediation for one node. ``own(ctype)`` answers for our own condition types:
     ``None`` when not ours, else ``(status or None while unknown, since)``.
     ``repairs`` maps a condition type to a callable that runs the check's repair and returns
     the policy's one-line account; ``describe_repair`` maps it to what that would do."""
+
+    loop_name = "remediation"
 
     def __init__(
         self,
@@ -407,20 +410,7 @@ class Controller:
 
     # ------------------------------------------------------------------------- the thread
 
-    def run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            wait = self.step()
-            self._wake.wait(max(0.0, wait))
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="remediation", daemon=True)
-        self._thread.start()
-
     def stop(self, timeout: float = 2.0) -> None:
         """Stop the loop. The slot is *kept* (it expires by itself): a restarted agent carries on
         with it, and a node going down mid-drain still frees it after one lease duration."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
