@@ -3,15 +3,12 @@ OOM kill never flip the node's conditions (fail-safe adoption)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import time
 
 import yaml
 
 from cluster import deploy, podstats
-from healthcheck.agent.server import MAX_CONNECTIONS
 
 PROBE_CONDITION = "ClusterTierProbe"
 
@@ -128,14 +125,15 @@ def test_an_oom_killed_agent_restarts_in_place_and_keeps_conditions(cluster, dep
     """The kernel kills the agent at its memory limit; the kubelet restarts the container.
 
     A stand-in for the agent outgrowing its limit: the container's limit is lowered, on the
-    host, to just above what the agent uses (the kernel refuses less), then connections to
-    both of the agent's listeners make it grow (a handler thread each) until the kernel's OOM
-    killer ends it. The listeners serve at most MAX_CONNECTIONS at once and drop idle ones, so
-    the test keeps one place free on the /healthz listener (the liveness probe must still get
-    through, or the kubelet would restart the agent for that instead) and opens them anew.
-    The restarted container gets the pod's own limit back.
+    host, to just above what the agent uses (the kernel refuses less), then a process in the
+    container fills ``/dev/shm`` (tmpfs pages, charged to the container's memory cgroup and
+    kept when their writer dies) until the cgroup is out of memory and the OOM killer ends the
+    agent (its next allocation, if the writer was chosen first). Connections to the agent's
+    listeners would no longer do: they are capped (issue 11) and only starve the liveness
+    probe. The restarted container gets the pod's own limit back.
     """
     pod = current_pod(cluster)
+    name = pod["metadata"]["name"]
     before = snapshot(cluster, deployed.types)
     restarts = pod["status"]["containerStatuses"][0]["restartCount"]
     cgroup = podstats.ContainerCgroup(podstats.container_id(pod, deploy.CONTAINER))
@@ -145,26 +143,30 @@ def test_an_oom_killed_agent_restarts_in_place_and_keeps_conditions(cluster, dep
             break
         except OSError:
             continue
-    connections = []
+    exec_fill = ["exec", "-n", deploy.NAMESPACE, name, "-c", deploy.CONTAINER, "--"]
+    fill = "of=/dev/shm/oom-test-fill"
 
     def restarted():
         status = current_pod(cluster)["status"]["containerStatuses"][0]
         if status["restartCount"] > restarts:
             return status
-        for conn in connections:
-            conn.close()
-        connections.clear()
-        with contextlib.suppress(OSError):
-            for port in (20256, 20257):
-                for _ in range(MAX_CONNECTIONS - 1):
-                    connections.append(socket.create_connection(("127.0.0.1", port), 2))
+        # dd writes until the cgroup is full, then it or the agent is killed; either way
+        # the pages stay charged and the agent's next allocation ends it.
+        cluster.kubectl(
+            *exec_fill,
+            "dd",
+            "if=/dev/zero",
+            fill,
+            "bs=256k",
+            "count=400",
+            "oflag=append",
+            "conv=notrunc",
+            check=False,
+            timeout=20,
+        )
         return None
 
-    try:
-        status = watch_until(cluster, deployed.types, before, restarted, 120, "an OOM kill")
-    finally:
-        for conn in connections:
-            conn.close()
+    status = watch_until(cluster, deployed.types, before, restarted, 120, "an OOM kill")
     terminated = status["lastState"]["terminated"]
     assert (terminated["reason"], terminated["exitCode"]) == ("OOMKilled", 137), terminated
     assert pod["metadata"]["uid"] == current_pod(cluster)["metadata"]["uid"]  # in place
@@ -173,5 +175,6 @@ def test_an_oom_killed_agent_restarts_in_place_and_keeps_conditions(cluster, dep
         return deploy.is_ready(current_pod(cluster))
 
     watch_until(cluster, deployed.types, before, ready_again, 120, "the restarted container")
+    cluster.kubectl(*exec_fill, "rm", "-f", "/dev/shm/oom-test-fill", check=False)
     every_check_reported()
     assert snapshot(cluster, deployed.types) == before
