@@ -233,14 +233,14 @@ def test_a_retry_after_of_inf_does_not_stretch_the_backoff(double, tmp_path):
 
 
 def test_remediation_api_reads_deeply_nested_json_as_not_json(double, tmp_path):
-    from healthcheck.agent.kube import load_client_config
-    from healthcheck.agent.remediation.api import RemediationApi, RemediationError
+    from healthcheck.agent.kube import ApiError, load_client_config
+    from healthcheck.agent.remediation.api import RemediationApi
 
     from .k8s_double import write_kubeconfig
 
     api = RemediationApi(load_client_config(write_kubeconfig(tmp_path / "kc", double.url)), 5.0)
     double.inject(("raw", 200, b"[" * 100_000 + b"]" * 100_000))
-    with pytest.raises(RemediationError, match="not JSON"):
+    with pytest.raises(ApiError, match="not JSON"):  # RemediationApi reads through KubeApi's
         api.count_nodes()
 
 
