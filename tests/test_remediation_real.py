@@ -1095,6 +1095,9 @@ def test_waiting_is_measured_while_it_lasts_and_ends_when_the_condition_clears(c
     run_until(ctl, lambda: "RemediationWaiting" in events.reasons(), what="B waiting")
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
+        # A keeps renewing its slot, as its own thread would: on a slow machine B (stepped
+        # here) would otherwise see A's 2 s lease lapse and take the slot over.
+        ctl_a.step()
         time.sleep(min(0.1, ctl.step()))
     assert registry.get_sample_value("healthcheck_remediation_slot_wait_seconds_total") >= 1
     assert conditions_entry(ctl.snapshot())["reason"] == "WaitingForSlot"
