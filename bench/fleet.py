@@ -1,9 +1,9 @@
 """Fleet scale (issue 16): N simulated nodes against a real kube-apiserver, ours vs NPD's timing.
 
-Every simulated node runs the agent's own reporting code: :class:`healthcheck.agent.main.Agent`
+Every simulated node runs the agent's own reporting code: :class:`healthcheck._agent.main.Agent`
 (the condition state machine, client-go's event correlator, the reporter with its backoff, the
-rate limit and spread of ``healthcheck.agent.traffic``) talking through the official kubernetes
-client (:class:`~healthcheck.agent.kube.KubeApi`) with the agent ServiceAccount's token. Only the
+rate limit and spread of ``healthcheck._agent.traffic``) talking through the official kubernetes
+client (:class:`~healthcheck._agent.kube.KubeApi`) with the agent ServiceAccount's token. Only the
 checks are simulated: results are fed to ``Agent.on_report`` as the scheduler would. Nodes run
 as threads of this one process (one thread per node, as the agent has one reporter thread);
 ``--nodes-per-client`` nodes share one HTTP connection pool.
@@ -71,13 +71,13 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from envtest import Envtest, EnvtestError, Identity  # noqa: E402
 
-import healthcheck.agent.main as agent_main  # noqa: E402
-from healthcheck.agent.clock import Clock  # noqa: E402
-from healthcheck.agent.config import parse_config  # noqa: E402
-from healthcheck.agent.kube import ApiError, KubeApi, load_client_config  # noqa: E402
-from healthcheck.agent.scheduler import Report  # noqa: E402
-from healthcheck.agent.traffic import TrafficSettings  # noqa: E402
-from healthcheck.protocol import Result, Status  # noqa: E402
+import healthcheck._agent.main as agent_main  # noqa: E402
+from healthcheck._agent.clock import Clock  # noqa: E402
+from healthcheck._agent.config import parse_config  # noqa: E402
+from healthcheck._agent.kube import ApiError, KubeApi, load_client_config  # noqa: E402
+from healthcheck._agent.scheduler import Report  # noqa: E402
+from healthcheck._agent.traffic import TrafficSettings  # noqa: E402
+from healthcheck._protocol import Result, Status  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 ROLLOUT_SPAN = 60.0

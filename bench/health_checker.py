@@ -102,7 +102,7 @@ def _timed(run) -> float:
 def bench_journal(entries: int, repeats: int) -> None:
     from journalfile import write_journal
 
-    from healthcheck.component import count_pattern_matches
+    from healthcheck_plugins.component.checker import count_pattern_matches
 
     in_window = entries // 100
     window = 1000.0

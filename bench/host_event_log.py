@@ -36,7 +36,7 @@ def one_series(url: str, runs: int, source: str, work: str) -> list[tuple[int, f
     """``runs`` consecutive runs on a fresh log and state: (lines appended, seconds) each."""
     env = dict(os.environ, PYTHONPATH=source)
     log = os.path.join(work, "host_event.log")
-    argv = [sys.executable, "-m", "healthcheck.cli", "host-event-log", "--provider", "alibaba"]
+    argv = [sys.executable, "-m", "healthcheck._cli", "host-event-log", "--provider", "alibaba"]
     argv += ["--endpoint", url, "--state-dir", os.path.join(work, "state"), "--log-path", log]
     series = []
     for _ in range(runs):

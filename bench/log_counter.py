@@ -154,7 +154,7 @@ def in_process_ms(directory: str, since: float, runs: int) -> tuple[float, int]:
     """Median milliseconds of the count inside this process (the agent's path), and the count."""
     import types
 
-    from healthcheck_plugins.log_counter import count_matches
+    from healthcheck_plugins.log_counter.checker import count_matches
 
     times, found = [], 0
     for _ in range(runs):

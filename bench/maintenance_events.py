@@ -83,7 +83,7 @@ def one_shot(emu: MetadataEmulator, script: str, runs: int, state_dir: str) -> d
 
 
 def poll_loop(emu: MetadataEmulator, polls: int, state_dir: str) -> dict:
-    from healthcheck.node.metadata import fetch
+    from healthcheck_plugins.maintenance_events.metadata import fetch
 
     before = emu.requests()
     start = time.perf_counter()

@@ -8,9 +8,9 @@ This module is the whole public API a plugin may import. It is deliberately chea
 
 from __future__ import annotations
 
-from healthcheck.declaration import CheckContext, Checker, Condition, NpdMonitor, NpdRule, Option
-from healthcheck.markers import hookimpl
-from healthcheck.protocol import Result, Status
+from healthcheck._declaration import CheckContext, Checker, Condition, NpdMonitor, NpdRule, Option
+from healthcheck._markers import hookimpl
+from healthcheck._protocol import Result, Status
 
 __version__ = "0.1.0"
 
@@ -32,7 +32,7 @@ __all__ = [
 def __getattr__(name: str):
     # run_program pulls in subprocess and selectors; only checkers that run programs pay for it.
     if name == "run_program":
-        from healthcheck.process import run_program
+        from healthcheck.sdk.process import run_program
 
         return run_program
     raise AttributeError(f"module 'healthcheck' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pluggy
 
-from healthcheck.markers import PROJECT_NAME
+from healthcheck._markers import PROJECT_NAME
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
@@ -45,15 +45,15 @@ def healthcheck_checkers():
       take (NPD config defaults are derived from them);
     - optionally ``applies()``, ``validate(options)`` and ``npd_monitors`` (see
       :class:`healthcheck.Checker`);
-    - optionally ``repair``: a :class:`healthcheck.repair.Repair` with ``action(ctx)`` (do it,
+    - optionally ``repair``: a :class:`healthcheck.sdk.repair.Repair` with ``action(ctx)`` (do it,
       raise on failure), ``uptime(ctx)`` (seconds the repaired service has been up),
       ``target(ctx)`` (what is repaired, e.g. the unit) and ``describe(ctx)`` (one line). The
       plugin never calls it itself: whenever ``check`` returns PROBLEM the runner hands it to
-      the shared policy in :mod:`healthcheck.repair`, which repairs only when
+      the shared policy in :mod:`healthcheck.sdk.repair`, which repairs only when
       ``ctx.options.enable_repair`` is true, the uptime is strictly greater than
       ``ctx.options.cooldown_time``, no repair of the same target is recorded under
       ``ctx.options.state_dir`` within that cooldown, and ``ctx.options.dry_run_repair`` is
-      false. Add :data:`healthcheck.repair.REPAIR_OPTIONS` to the checker's options to get those
+      false. Add :data:`healthcheck.sdk.repair.REPAIR_OPTIONS` to the checker's options to get those
       flags. A repair never changes the result; its outcome is logged on stderr.
 
     Two plugins that declare the same checker name do not break each other: the one registered

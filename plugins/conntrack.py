@@ -20,13 +20,13 @@ def _over_threshold(count: int, limit: int, threshold: int) -> bool:
 
 
 def _one_line(exc: Exception) -> str:
-    from healthcheck.text import LOG_LIMIT, one_line
+    from healthcheck.sdk.text import LOG_LIMIT, one_line
 
     return one_line(exc, LOG_LIMIT)
 
 
 def _boot_id(proc_root: str) -> str:
-    from healthcheck.node.proc import read_small
+    from healthcheck.sdk.proc import read_small
 
     try:
         return read_small(os.path.join(proc_root, "sys/kernel/random/boot_id"), 64).strip()
@@ -35,7 +35,7 @@ def _boot_id(proc_root: str) -> str:
 
 
 def _read_stats(proc_root: str) -> dict[str, int]:
-    from healthcheck.node import proc
+    from healthcheck.sdk import proc
 
     try:
         return proc.conntrack_stats_proc(proc_root)
@@ -47,7 +47,7 @@ def _read_stats(proc_root: str) -> dict[str, int]:
 
 def _drops_since_last_run(options) -> tuple[dict[str, int], bool]:
     """Growth of each drop counter since the state file's record; ``(growth, first_run)``."""
-    from healthcheck.state import locked_state
+    from healthcheck.sdk.state import locked_state
 
     stats = _read_stats(options.proc_root)
     current = {name: stats.get(name, 0) for name in DROP_COUNTERS}
@@ -70,7 +70,7 @@ def _drops_since_last_run(options) -> tuple[dict[str, int], bool]:
 
 
 def check(ctx) -> Result:
-    from healthcheck.node import proc
+    from healthcheck.sdk import proc
 
     opts = ctx.options
     try:
@@ -100,7 +100,7 @@ def check(ctx) -> Result:
 
 
 def applies() -> str | None:
-    from healthcheck.node import proc
+    from healthcheck.sdk import proc
 
     try:
         proc.conntrack_usage("/proc")

@@ -15,9 +15,8 @@ BIN = Path(sys.executable).parent
 
 
 def _installed_matches_source() -> list[str]:
-    import healthcheck_plugins
-
     import healthcheck
+    import healthcheck_plugins
 
     stale = []
     for package, source in (
@@ -73,7 +72,7 @@ def run_cli(bin_path):
             full_env.update(env)
         prefix = []
         if min_uptime:
-            from healthcheck.window import uptime
+            from healthcheck_plugins.log_counter.window import uptime
 
             up = uptime()
             if up < min_uptime:

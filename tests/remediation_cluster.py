@@ -264,12 +264,12 @@ def controller(
 ):
     """A remediation controller for ``node_name`` talking to the real server as the agent;
     ``checks``/``catalog`` give the agent's checks (a ``repair`` rule runs their repair)."""
-    from healthcheck.agent.clock import Clock
-    from healthcheck.agent.config import parse_config
-    from healthcheck.agent.kube import load_client_config
-    from healthcheck.agent.remediation.api import RemediationApi
-    from healthcheck.agent.remediation.controller import Controller
-    from healthcheck.agent.remediation.wiring import _repairs
+    from healthcheck._agent.clock import Clock
+    from healthcheck._agent.config import parse_config
+    from healthcheck._agent.kube import load_client_config
+    from healthcheck._agent.remediation.api import RemediationApi
+    from healthcheck._agent.remediation.controller import Controller
+    from healthcheck._agent.remediation.wiring import _repairs
 
     agent_config = parse_config(
         {"checks": list(checks), "remediation": remediation}, dict(catalog or {})

@@ -236,9 +236,9 @@ def test_metrics_port_in_use_is_one_line_exit_2(run_cli, double_setup):
 
 def test_agent_is_not_imported_by_the_one_shot_path():
     code = (
-        "import sys; from healthcheck import cli; cli.main(['check', 'conntrack']); "
+        "import sys; from healthcheck import _cli; _cli.main(['check', 'conntrack']); "
         "bad = [m for m in sys.modules if m.split('.')[0] in "
-        "('kubernetes', 'prometheus_client', 'yaml') or m.startswith('healthcheck.agent')]; "
+        "('kubernetes', 'prometheus_client', 'yaml') or m.startswith('healthcheck._agent')]; "
         "print(bad)"
     )
     out = subprocess.run(

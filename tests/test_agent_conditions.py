@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from healthcheck import Status
-from healthcheck.agent.clock import FakeClock
-from healthcheck.agent.conditions import (
+from healthcheck._agent.clock import FakeClock
+from healthcheck._agent.conditions import (
     ConditionTable,
     Event,
     NodeCondition,
@@ -16,7 +16,7 @@ from healthcheck.agent.conditions import (
     next_condition,
     temporary_events,
 )
-from healthcheck.agent.config import CheckSpec
+from healthcheck._agent.config import CheckSpec
 
 DEFAULTS = {"reason": "KubeletUnhealthy", "healthy_reason": "KubeletIsHealthy"}
 DEFAULT_MESSAGE = "kubelet on the node is functioning properly"
@@ -174,7 +174,7 @@ def test_temporary_checks_raise_warning_for_problem_and_unknown_only():
 def test_problem_metrics_follow_npd():
     from prometheus_client import generate_latest
 
-    from healthcheck.agent.metrics import Metrics
+    from healthcheck._agent.metrics import Metrics
 
     temp = spec(name="conntrack", permanent=False, reason="ConntrackFull", condition="")
     metrics = Metrics([spec(), temp])

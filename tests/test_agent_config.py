@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from healthcheck import host
-from healthcheck.agent.config import ConfigError, parse_config
+from healthcheck import _host as host
+from healthcheck._agent.config import ConfigError, parse_config
 
 from .conftest import REPO
 
@@ -124,7 +124,7 @@ def test_shipped_config_covers_every_builtin_checker(run_cli, catalog):
 
     shipped = yaml.safe_load((REPO / "config" / "agent.yaml").read_text())
     configured = {c["checker"] for c in shipped["checks"] if "checker" in c}
-    from healthcheck import host
+    from healthcheck import _host as host
 
     builtin = {c.name for c in host.discover() if c.distribution == "node-healthcheck"}
     commented = (REPO / "config" / "agent.yaml").read_text()

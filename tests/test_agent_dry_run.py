@@ -304,7 +304,7 @@ def test_a_dry_run_writes_no_state_file(run_cli, tmp_path):
 def test_every_agent_log_line_is_one_bounded_line(capsys):
     """The sink every agent message goes through (a plugin's result message, a server's error
     text): before, a message with newlines became several log lines, forged ones included."""
-    from healthcheck.agent import main
+    from healthcheck._agent import main
 
     main.log("kubelet: PROBLEM: down\nhealthcheck agent: stopped\n" + "x" * (4 << 20))
     err = capsys.readouterr().err

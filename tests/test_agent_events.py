@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from healthcheck.agent.clock import FakeClock
-from healthcheck.agent.events import COMBINED_PREFIX, EventCorrelator
+from healthcheck._agent.clock import FakeClock
+from healthcheck._agent.events import COMBINED_PREFIX, EventCorrelator
 
 
 def correlator(clock=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from healthcheck import Status
-from healthcheck.agent.plugins import START_ERROR, run_plugin
+from healthcheck._agent.programs import START_ERROR, run_plugin
 
 
 def script(tmp_path, body: str, name: str = "plugin.sh", mode: int = 0o755) -> str:

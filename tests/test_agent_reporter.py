@@ -16,12 +16,12 @@ import time
 import pytest
 
 from healthcheck import Status
-from healthcheck.agent.clock import FakeClock
-from healthcheck.agent.conditions import ConditionTable, Event
-from healthcheck.agent.config import CheckSpec
-from healthcheck.agent.events import EventCorrelator
-from healthcheck.agent.kube import STRATEGIC_MERGE, KubeApi, load_client_config
-from healthcheck.agent.reporter import Reporter
+from healthcheck._agent.clock import FakeClock
+from healthcheck._agent.conditions import ConditionTable, Event
+from healthcheck._agent.config import CheckSpec
+from healthcheck._agent.events import EventCorrelator
+from healthcheck._agent.kube import STRATEGIC_MERGE, KubeApi, load_client_config
+from healthcheck._agent.reporter import Reporter
 
 from .k8s_double import write_kubeconfig
 

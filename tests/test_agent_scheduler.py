@@ -7,8 +7,8 @@ import threading
 import time
 
 from healthcheck import Checker, Condition, Result, Status
-from healthcheck.agent.config import CheckSpec
-from healthcheck.agent.scheduler import Scheduler, run_all_once
+from healthcheck._agent.config import CheckSpec
+from healthcheck._agent.scheduler import Scheduler, run_all_once
 
 
 def make_spec(name, check, interval=0.1, timeout=1.0):

@@ -12,15 +12,15 @@ import random
 import pytest
 
 from healthcheck import Status
-from healthcheck.agent.clock import FakeClock
-from healthcheck.agent.conditions import ConditionTable
-from healthcheck.agent.config import ConfigError, parse_config
-from healthcheck.agent.events import EventCorrelator
-from healthcheck.agent.kube import ApiError, KubeApi, load_client_config
-from healthcheck.agent.ratelimit import RateLimitedApi, TokenBucket, limited
-from healthcheck.agent.reporter import Reporter
-from healthcheck.agent.spread import Spread, node_seed, urgent
-from healthcheck.agent.traffic import TrafficSettings, parse_traffic
+from healthcheck._agent.clock import FakeClock
+from healthcheck._agent.conditions import ConditionTable
+from healthcheck._agent.config import ConfigError, parse_config
+from healthcheck._agent.events import EventCorrelator
+from healthcheck._agent.kube import ApiError, KubeApi, load_client_config
+from healthcheck._agent.ratelimit import RateLimitedApi, TokenBucket, limited
+from healthcheck._agent.reporter import Reporter
+from healthcheck._agent.spread import Spread, node_seed, urgent
+from healthcheck._agent.traffic import TrafficSettings, parse_traffic
 
 from .test_agent_reporter import spec
 
@@ -156,7 +156,7 @@ def make_reporter(kube, tmp_path):
     """A reporter on a fake clock with the given traffic settings, as Agent wires it."""
 
     def build(settings: TrafficSettings, specs=None):
-        from healthcheck.agent.main import traffic_controls
+        from healthcheck._agent.main import traffic_controls
 
         clock = FakeClock()
         api = KubeApi(load_client_config(kube.kubeconfig(tmp_path)))

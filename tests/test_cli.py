@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from healthcheck.npdconfig import validate_document
+from healthcheck._npdconfig import validate_document
 
 HEAVY = {
     "pluggy",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from healthcheck.component import make_check
-from healthcheck.declaration import CheckContext
+from healthcheck._declaration import CheckContext
+from healthcheck_plugins.component.checker import make_check
 
 
 def test_a_probes_long_multiline_reason_is_one_bounded_log_line(capsys):

@@ -105,7 +105,7 @@ def test_real_table_over_90_percent_and_real_drops(netns, bin_path, tmp_path):
 
 COMPARE = """
 import json
-from healthcheck.node.proc import conntrack_stats_netlink, conntrack_stats_proc
+from healthcheck.sdk.proc import conntrack_stats_netlink, conntrack_stats_proc
 print(json.dumps([conntrack_stats_proc("/proc"), conntrack_stats_netlink()]))
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from healthcheck import Checker, Condition, Option, Result
-from healthcheck.declaration import parse_bool
+from healthcheck._declaration import parse_bool
 
 
 @pytest.mark.parametrize("word", ["1", "t", "T", "true", "TRUE", "True"])

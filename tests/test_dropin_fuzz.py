@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from healthcheck import healthchecker_cli, logcounter_cli
-from healthcheck.pflag import FlagError, HelpRequested, report_usage_error
+from healthcheck.sdk.pflag import FlagError, HelpRequested, report_usage_error
+from healthcheck_plugins.component.cmd import healthchecker as healthchecker_cli
+from healthcheck_plugins.log_counter.cmd import logcounter as logcounter_cli
 
 HC_FLAGS = [*healthchecker_cli.NPD_FLAGS, "--v", "--vmodule", "--logtostderr", "--bogus"]
 LC_FLAGS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from healthcheck.duration import DurationError, format_duration, parse_duration
+from healthcheck.sdk.duration import DurationError, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

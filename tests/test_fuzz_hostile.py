@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthcheck import host
-from healthcheck.agent.config import ConfigError, load_config
+from healthcheck import _host as host
+from healthcheck._agent.config import ConfigError, load_config
 
 SLOW = settings(
     max_examples=150,
@@ -136,7 +136,7 @@ FLAGS = ["--timeout", "--max-output-length", "--json", "--js", "--threshold", "-
 @SLOW
 @given(st.lists(st.one_of(st.sampled_from(FLAGS), st.text(max_size=30)), max_size=6))
 def test_check_command_lines_keep_the_protocol(capfd, rss_budget, argv):
-    from healthcheck import cli
+    from healthcheck import _cli as cli
 
     try:
         code = cli.main(["check", "conntrack", *argv])
@@ -218,7 +218,7 @@ def responses(draw):
 @SLOW
 @given(responses())
 def test_any_response_is_a_response_or_one_http_error(rss_budget, reply):
-    from healthcheck.node import http
+    from healthcheck.sdk import http
 
     path, thread = _serve_once(reply)
     try:
@@ -257,7 +257,7 @@ def frame_runs(draw):
 @SLOW
 @given(frame_runs())
 def test_any_frames_are_a_reply_or_one_grpc_error(rss_budget, frames):
-    from healthcheck.node.grpcunary import STATUS_NAMES, GrpcError, UnixChannel
+    from healthcheck_plugins.component.grpcunary import STATUS_NAMES, GrpcError, UnixChannel
 
     path, thread = _serve_once(frames)
     with UnixChannel(path, max_message=1 << 16) as channel:

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthcheck.duration import DurationError, parse_duration, parse_duration_ns, time_quote
-from healthcheck.logbuffer import go_syntax_error
-from healthcheck.pflag import go_parse_bool, go_parse_int
-from healthcheck.pflag import go_quote as strconv_quote
+from healthcheck.sdk.duration import DurationError, parse_duration, parse_duration_ns, time_quote
+from healthcheck.sdk.pflag import go_parse_bool, go_parse_int
+from healthcheck.sdk.pflag import go_quote as strconv_quote
+from healthcheck_plugins.log_counter.logbuffer import go_syntax_error
 
 
 @pytest.mark.parametrize(
@@ -218,7 +218,7 @@ def test_regexps_go_accepts(expr):
 @pytest.mark.parametrize("text", ["٣", "²", " 3", "3 ", "1_0", "", "+", "0x2"])
 def test_checker_options_take_ascii_digits_only(text):
     """``healthcheck check``'s int and float options: digits are ASCII digits (issue 11, 3)."""
-    from healthcheck.declaration import Option
+    from healthcheck._declaration import Option
 
     for kind in ("int", "float"):
         with pytest.raises(ValueError):
@@ -262,7 +262,7 @@ REGEX_PIECES = [
 def test_go_syntax_check_and_compile_agree(expr):
     """Whatever the pattern: an error is one Go-worded ValueError, and a pattern the check
     accepts compiles."""
-    from healthcheck.logbuffer import PatternError, compile_pattern
+    from healthcheck_plugins.log_counter.logbuffer import PatternError, compile_pattern
 
     error = go_syntax_error(expr)
     if error is None:
@@ -276,8 +276,8 @@ def test_go_syntax_check_and_compile_agree(expr):
 @pytest.mark.parametrize("expr", ["\\Qa(b", "x|\\Qa)", "\\Q\\E\\Qa."])
 def test_a_quote_left_open_stays_inside_its_own_wrapper(expr):
     """Go quotes to the end after an unclosed \\Q; the anchoring wrappers must not be quoted."""
-    from healthcheck import component
-    from healthcheck.logbuffer import compile_pattern
+    from healthcheck_plugins.component import checker as component
+    from healthcheck_plugins.log_counter.logbuffer import compile_pattern
 
     literal = expr.replace("\\Q", "").replace("\\E", "")
     tail = literal.split("|")[-1]

@@ -14,7 +14,12 @@ import h2.errors
 import pytest
 from grpc_server import GrpcServer, Reply, grpc_frame
 
-from healthcheck.node.grpcunary import MAX_REQUEST, GrpcError, UnixChannel, timeout_header
+from healthcheck_plugins.component.grpcunary import (
+    MAX_REQUEST,
+    GrpcError,
+    UnixChannel,
+    timeout_header,
+)
 
 METHOD = "/runtime.v1.RuntimeService/Status"
 # A DATA frame on stream 1 of 20,000 bytes: over HTTP/2's default 16,384-byte frame limit.
@@ -297,7 +302,7 @@ def test_an_odd_http_status_is_unknown_and_shown_short_and_clean(serve, status):
 def test_control_characters_in_grpc_message_never_reach_the_log_line(serve):
     error = failure(serve(Reply(status=13, grpc_message="bad%1b[31m%00red%07 " + "x" * 500)))
     assert error.code == "INTERNAL"
-    # healthcheck.text.one_line, the one helper: control characters become spaces, 200 bytes
+    # healthcheck.sdk.text.one_line, the one helper: control characters become spaces, 200 bytes
     assert error.message.startswith("bad [31m red  x")
     assert error.message.isprintable()
     assert len(error.message) == 200

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from healthcheck.node.metadata.events import Event
-from healthcheck.node.metadata.hostlog import format_line, write_new_events
+from healthcheck_plugins.maintenance_events.metadata.events import Event
+from healthcheck_plugins.maintenance_events.metadata.hostlog import format_line, write_new_events
 
 sys.path.insert(0, os.path.dirname(__file__))
 from metadata_emulator import MetadataEmulator
@@ -165,7 +165,7 @@ def test_concurrent_writers_write_every_line_once(writer, bin_path, tmp_path):
 
 
 def test_a_second_writer_waits_for_the_lock_then_finds_nothing_new(tmp_path):
-    from healthcheck.state import locked_state
+    from healthcheck.sdk.state import locked_state
 
     state_dir = str(tmp_path / "state")
     log = str(tmp_path / "host_event.log")

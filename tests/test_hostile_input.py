@@ -15,8 +15,8 @@ import tracemalloc
 import pytest
 
 from healthcheck import Checker, Condition, Result
-from healthcheck.agent.config import ConfigError, load_config
-from healthcheck.node import http
+from healthcheck._agent.config import ConfigError, load_config
+from healthcheck.sdk import http
 
 NODE = "node-1"
 
@@ -118,7 +118,7 @@ def test_every_number_in_the_config_is_bounded(bin_path, tmp_path, text, says):
 
 
 def test_the_floor_still_takes_what_worked(tmp_path):
-    from healthcheck import host
+    from healthcheck import _host as host
 
     path = tmp_path / "agent.yaml"
     path.write_text("heartbeatPeriod: 1s\nchecks:\n  - {checker: conntrack, interval: 100ms}\n")
@@ -268,9 +268,8 @@ def test_keep_holds_only_the_first_bytes_of_a_large_body():
 
 
 def test_docker_probe_does_not_hold_the_listing():
-    from healthcheck_plugins import docker
-
-    from healthcheck.declaration import CheckContext
+    from healthcheck._declaration import CheckContext
+    from healthcheck_plugins.component import docker
 
     body = b"[" + b'{"Id": "x"},' * (2 << 20) + b'{"Id": "y"}]'  # 24 MiB
     path = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
@@ -319,17 +318,17 @@ def _wait_closed(sock: socket.socket, within: float) -> bool:
 
 @pytest.mark.parametrize("listener", ["server", "metrics"])
 def test_listeners_cap_connections_and_drop_idle_ones(monkeypatch, listener):
-    from healthcheck.agent import server as server_module
-    from healthcheck.agent.conditions import ConditionTable
+    from healthcheck._agent import server as server_module
+    from healthcheck._agent.conditions import ConditionTable
 
     monkeypatch.setattr(server_module, "IDLE_TIMEOUT", 0.5)
     if listener == "server":
-        from healthcheck.agent.clock import Clock
+        from healthcheck._agent.clock import Clock
 
         srv = server_module.serve(("127.0.0.1", 0), ConditionTable([], Clock()))
         path = "/healthz"
     else:
-        from healthcheck.agent.metrics import Metrics
+        from healthcheck._agent.metrics import Metrics
 
         srv = Metrics([]).serve(("127.0.0.1", 0))
         path = "/metrics"
@@ -351,9 +350,9 @@ def test_listeners_cap_connections_and_drop_idle_ones(monkeypatch, listener):
 
 
 def test_a_trickling_client_is_cut_off_at_the_request_deadline(monkeypatch):
-    from healthcheck.agent import server as server_module
-    from healthcheck.agent.clock import Clock
-    from healthcheck.agent.conditions import ConditionTable
+    from healthcheck._agent import server as server_module
+    from healthcheck._agent.clock import Clock
+    from healthcheck._agent.conditions import ConditionTable
 
     monkeypatch.setattr(server_module.BoundedServer, "request_deadline", 1.0)
     srv = server_module.serve(("127.0.0.1", 0), ConditionTable([], Clock()))
@@ -383,7 +382,7 @@ def test_deeply_nested_json_from_the_api_server_is_an_api_error(tmp_path):
     """A loopback HTTP server standing in for a hostile API server."""
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from healthcheck.agent.kube import ApiError, KubeApi, load_client_config
+    from healthcheck._agent.kube import ApiError, KubeApi, load_client_config
 
     from .k8s_double import write_kubeconfig
 
@@ -415,9 +414,9 @@ def test_deeply_nested_json_from_the_api_server_is_an_api_error(tmp_path):
 
 def test_runner_and_scheduler_hold_a_huge_timeout_to_what_timers_take():
     """A spec built in code (not through the config, which refuses it) still runs."""
-    from healthcheck.agent.config import CheckSpec
-    from healthcheck.agent.scheduler import execute
-    from healthcheck.runner import run_check
+    from healthcheck._agent.config import CheckSpec
+    from healthcheck._agent.scheduler import execute
+    from healthcheck._runner import run_check
 
     checker = Checker(
         "quick",

@@ -140,7 +140,7 @@ def test_in_process_callers_with_redirected_stdout_get_ours_and_only_ours(tmp_pa
     import io
     import sys
 
-    from healthcheck import cli
+    from healthcheck import _cli as cli
 
     install(tmp_path / "site", name="hostile_inproc")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))

@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from healthcheck import Checker, Condition
-from healthcheck.agent import kube
-from healthcheck.node import http
+from healthcheck._agent import kube
+from healthcheck.sdk import http
 
 from .hostile_plugins import install
 from .test_hostile_input import one_error_line, serve_once
@@ -233,8 +233,8 @@ def test_a_retry_after_of_inf_does_not_stretch_the_backoff(double, tmp_path):
 
 
 def test_remediation_api_reads_deeply_nested_json_as_not_json(double, tmp_path):
-    from healthcheck.agent.kube import ApiError, load_client_config
-    from healthcheck.agent.remediation.api import RemediationApi
+    from healthcheck._agent.kube import ApiError, load_client_config
+    from healthcheck._agent.remediation.api import RemediationApi
 
     from .k8s_double import write_kubeconfig
 
@@ -262,7 +262,7 @@ HUGE_WORDS = "ab " * (4 << 20)  # 12 MiB of short words: splitting it all is ~30
 
 
 def test_describe_error_looks_only_at_the_start_of_a_huge_message():
-    from healthcheck.protocol import describe_error
+    from healthcheck._protocol import describe_error
 
     exc = RuntimeError(HUGE_WORDS)
     assert _peak_bytes(lambda: describe_error(exc)) < 1 << 20

@@ -1,4 +1,4 @@
-"""healthcheck.node.http's transport on _socket: TCP over IPv4 and IPv6 loopback, a unix socket,
+"""healthcheck.sdk.http's transport on _socket: TCP over IPv4 and IPv6 loopback, a unix socket,
 and connection errors as one-line HttpError (real servers, no doubles)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from healthcheck.node.http import Connection, HttpError, request
+from healthcheck.sdk.http import Connection, HttpError, request
 
 
 class _Hello(BaseHTTPRequestHandler):

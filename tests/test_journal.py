@@ -1,4 +1,4 @@
-"""healthcheck.node.journal against real journal files written by systemd-journal-remote.
+"""healthcheck.sdk.journal against real journal files written by systemd-journal-remote.
 
 Every behaviour is checked through both backends (libsystemd via systemd-python, and journalctl's
 JSON output), which must agree entry for entry.
@@ -14,8 +14,8 @@ import psutil
 import pytest
 from journalfile import Record, write_journal
 
-from healthcheck.node import journal
-from healthcheck.node.journal import JournalError, read_entries
+from healthcheck.sdk import journal
+from healthcheck.sdk.journal import JournalError, read_entries
 
 BACKENDS = ["native", "journalctl"]
 T0 = 1_700_000_000.0

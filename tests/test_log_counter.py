@@ -14,10 +14,10 @@ import subprocess
 import time
 
 import pytest
-from healthcheck_plugins.log_counter import CHECKER, count_matches
 from journalfile import Record
 
-from healthcheck.node.journal import JournalError
+from healthcheck.sdk.journal import JournalError
+from healthcheck_plugins.log_counter.checker import CHECKER, count_matches
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOW = 1_700_000_000.0
@@ -372,7 +372,7 @@ def test_config_dir_matches_the_generator(run_cli, tmp_path):
 
 
 def test_shipped_counter_configs_are_npds_with_our_binary():
-    from healthcheck.npdconfig import validate_document
+    from healthcheck._npdconfig import validate_document
 
     docs = {}
     for name in COUNTER_CONFIGS:
@@ -521,7 +521,7 @@ def test_live_system_journal_while_newer_entries_keep_arriving(bin_path):
 
 def test_validate_does_no_io_so_a_config_may_name_a_journal_to_come(tmp_path):
     """The agent validates options at load time; NPD checks the log path when it runs."""
-    from healthcheck import host
+    from healthcheck import _host as host
 
     checker = host.find("log-counter").checker
     options = checker.defaults()

@@ -1,4 +1,4 @@
-"""healthcheck.logbuffer: NPD's log_buffer_test.go cases; the fast path against the reference."""
+"""log_counter.logbuffer: NPD's log_buffer_test.go cases; the fast path against the reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthcheck.logbuffer import (
+from healthcheck_plugins.log_counter.logbuffer import (
     LogCounter,
     Matcher,
     PatternError,
@@ -257,7 +257,7 @@ def test_batching_is_used_for_the_shipped_patterns_only_when_safe():
 def test_an_open_quote_is_closed_inside_the_wrapper(expr, matches, misses):
     """Before: Go accepts \\Q without \\E (quote to the end), but the wrapper's ')' became part
     of the quote, so a valid pattern failed to compile (found by the Go-syntax fuzz)."""
-    from healthcheck.logbuffer import group
+    from healthcheck_plugins.log_counter.logbuffer import group
 
     assert go_syntax_error(expr) is None
     regex = compile_pattern(expr)
@@ -268,7 +268,7 @@ def test_an_open_quote_is_closed_inside_the_wrapper(expr, matches, misses):
 
 
 def test_a_per_line_pattern_with_an_open_quote_compiles():
-    from healthcheck import component
+    from healthcheck_plugins.component import checker as component
 
     regex = component.compile_pattern("oom\\Q(kill", per_line=True)
     assert regex.search(b"first\nkernel: oom(kill happened\n") is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from healthcheck.npdconfig import validate_document
+from healthcheck._npdconfig import validate_document
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config"

@@ -373,7 +373,7 @@ def test_required_headers_are_sent(check, provider):
 
 def test_connection_is_reused_across_polls_in_one_process():
     """The agent polls from one process: one keep-alive connection serves every poll."""
-    from healthcheck.node.metadata import fetch
+    from healthcheck_plugins.maintenance_events.metadata import fetch
 
     with MetadataEmulator("azure", NATIVE_EVENTS["azure"]) as emu, _tmpdir() as state:
         stats: dict = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from healthcheck.node.metadata.detect import detect_provider, resolve_provider
+from healthcheck_plugins.maintenance_events.metadata.detect import detect_provider, resolve_provider
 
 
 @pytest.mark.parametrize(

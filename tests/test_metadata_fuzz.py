@@ -4,7 +4,7 @@ stdout and no traceback, ``healthcheck host-event-log`` writes only whole, well-
 both end in bounded time and memory.
 
 The replies come from the loopback metadata emulator (a real HTTP server) serving each example
-verbatim; the front doors run in-process through ``healthcheck.cli.main`` so that hypothesis can
+verbatim; the front doors run in-process through ``healthcheck._cli.main`` so that hypothesis can
 try hundreds of replies per provider, and a few worst cases run as real processes.
 """
 
@@ -24,8 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthcheck import cli
-from healthcheck.node.metadata import alibaba, aws, azure, gcp
+from healthcheck import _cli as cli
+from healthcheck_plugins.maintenance_events.metadata import alibaba, aws, azure, gcp
 
 sys.path.insert(0, os.path.dirname(__file__))
 from metadata_emulator import MetadataEmulator
@@ -292,9 +292,8 @@ def test_a_slow_loris_metadata_server_cannot_hold_host_event_log(run_cli, tmp_pa
 )
 def test_the_problem_message_itself_fits_the_protocol(fields, more):
     """The checker's own message, before any clamp: the agent puts it in a NodeCondition."""
-    from healthcheck_plugins.maintenance_events import describe
-
-    from healthcheck.node.metadata.events import Event
+    from healthcheck_plugins.maintenance_events.checker import describe
+    from healthcheck_plugins.maintenance_events.metadata.events import Event
 
     events = [Event("e", kind, status, when) for kind, status, when in fields]
     events += events[:1] * more  # "(+N more)" takes room too

@@ -8,13 +8,13 @@ import datetime
 import json
 
 import pytest
-from healthcheck_plugins.maintenance_events import judge
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from healthcheck import Result, Status
-from healthcheck.node.metadata import alibaba, aws, azure, gcp
-from healthcheck.node.metadata.events import Reading, parse_time
+from healthcheck_plugins.maintenance_events.checker import judge
+from healthcheck_plugins.maintenance_events.metadata import alibaba, aws, azure, gcp
+from healthcheck_plugins.maintenance_events.metadata.events import Reading, parse_time
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PARSERS = {"alibaba": alibaba.parse, "aws": aws.parse, "azure": azure.parse, "gcp": gcp.parse}
@@ -192,7 +192,7 @@ def test_gcp_values(body, status):
     ],
 )
 def test_time_spellings(text, iso):
-    from healthcheck.node.metadata.events import format_time
+    from healthcheck_plugins.maintenance_events.metadata.events import format_time
 
     assert format_time(parse_time(text)) == iso
 
@@ -208,7 +208,7 @@ def test_time_spellings(text, iso):
     ],
 )
 def test_bad_times_are_kept_as_text_not_parsed(text):
-    from healthcheck.node.metadata.events import Event
+    from healthcheck_plugins.maintenance_events.metadata.events import Event
 
     assert parse_time(text) is None
     assert Event("e", "t", "s", text).not_before == text

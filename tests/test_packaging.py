@@ -7,8 +7,8 @@ import configparser
 import pytest
 import yaml
 
-from healthcheck import host
-from healthcheck.agent.config import parse_config
+from healthcheck import _host as host
+from healthcheck._agent.config import parse_config
 
 from .conftest import REPO
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from healthcheck import host
-from healthcheck.epindex import normalize, read_index
+from healthcheck import _host as host
+from healthcheck._epindex import normalize, read_index
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from healthcheck.process import run_program
+from healthcheck.sdk.process import run_program
 
 PY = sys.executable
 PR_SET_CHILD_SUBREAPER = 36

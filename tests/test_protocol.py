@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from healthcheck import Result, Status
-from healthcheck.protocol import clamp_message, worst
+from healthcheck._protocol import clamp_message, worst
 
 
 def test_status_values_are_npd_exit_codes():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from healthcheck import host
-from healthcheck.agent.config import ConfigError, load_config, parse_config
+from healthcheck import _host as host
+from healthcheck._agent.config import ConfigError, load_config, parse_config
 
 
 @pytest.fixture(scope="module")

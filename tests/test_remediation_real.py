@@ -158,7 +158,7 @@ def test_taint_cordon_drain_then_undo(cluster, names):
 
 
 def test_pods_are_listed_in_pages(cluster, names, monkeypatch):
-    from healthcheck.agent.remediation import api
+    from healthcheck._agent.remediation import api
 
     node_name, ns = names
     for i in range(5):
@@ -195,7 +195,7 @@ def test_a_drain_pass_stops_evicting_at_its_time_budget(cluster, names):
 def test_a_node_with_more_pods_than_listed_is_never_drained_done(cluster, names, monkeypatch):
     """Past MAX_POD_PAGES the pods not listed are not taken for gone: the drain times out
     and says so, instead of "drain done" with a pod still on the node."""
-    from healthcheck.agent.remediation import api
+    from healthcheck._agent.remediation import api
 
     node_name, ns = names
     skip = {"remediation.node-healthcheck.io/skip-drain": "true"}
@@ -362,7 +362,7 @@ def test_dry_run_changes_nothing(cluster, names):
 def flaky_checker(repairs: list):
     """A checker with a repair, as the kubelet's is; its repair is recorded, not a restart."""
     from healthcheck import Checker, Condition, Result
-    from healthcheck.repair import REPAIR_OPTIONS, Repair
+    from healthcheck.sdk.repair import REPAIR_OPTIONS, Repair
 
     return Checker(
         "flaky",
@@ -413,7 +413,7 @@ def flaky_settings(**rule) -> dict:
 def test_repair_behind_the_budget_then_hold_then_retry(cluster, names, tmp_path):
     from prometheus_client import CollectorRegistry
 
-    from healthcheck.agent.remediation.metrics import RemediationMetrics
+    from healthcheck._agent.remediation.metrics import RemediationMetrics
 
     node_name, _ = names
     repairs: list = []
@@ -937,7 +937,7 @@ def test_operator_uncordon_while_we_hold_makes_a_later_cordon_theirs(cluster, na
 def test_a_gate_time_in_the_future_closes_the_gate_for_one_interval_only(cluster, names):
     """A node whose clock runs far ahead (or a hand-edited gate Lease) writes a last start in
     the future: the fleet waits one minInterval from when it saw it, not until that time."""
-    from healthcheck.agent.remediation.slots import LABEL, PREFIX
+    from healthcheck._agent.remediation.slots import LABEL, PREFIX
 
     node_name, _ = names
     gate = {
@@ -1003,8 +1003,8 @@ def test_an_absurd_not_before_reads_as_unknown(cluster, names):
     unknown time does, and never breaks the loop."""
     from types import SimpleNamespace
 
-    from healthcheck.agent.scheduler import Report
-    from healthcheck.protocol import Result
+    from healthcheck._agent.scheduler import Report
+    from healthcheck._protocol import Result
 
     node_name, _ = names
     conditions, events = Conditions(), Events()
@@ -1076,8 +1076,8 @@ def test_waiting_is_measured_while_it_lasts_and_ends_when_the_condition_clears(c
     waiting (status, /conditions, metric)."""
     from prometheus_client import CollectorRegistry
 
-    from healthcheck.agent.remediation.metrics import RemediationMetrics
-    from healthcheck.agent.remediation.wiring import conditions_entry
+    from healthcheck._agent.remediation.metrics import RemediationMetrics
+    from healthcheck._agent.remediation.wiring import conditions_entry
 
     node_a, _ = names
     node_b = f"{node_a}-b"
@@ -1110,7 +1110,7 @@ def test_waiting_is_measured_while_it_lasts_and_ends_when_the_condition_clears(c
 
 
 def test_a_new_node_is_left_alone_for_the_grace_period(cluster, names):
-    from healthcheck.agent.clock import parse_rfc3339
+    from healthcheck._agent.clock import parse_rfc3339
 
     node_name, _ = names
     conditions, events = Conditions(), Events()
@@ -1256,7 +1256,7 @@ def test_state_of_a_rule_no_longer_configured_is_reported_once(cluster, names):
 def test_a_slot_lease_claiming_decades_is_believed_only_up_to_a_cap(cluster, names, monkeypatch):
     """A slot Lease whose holder never renews but claims leaseDurationSeconds 2^31-1 (corrupt,
     or hand-written) frees after MAX_FOREIGN_LEASE (here 1 s), not in 68 years."""
-    from healthcheck.agent.remediation import slots
+    from healthcheck._agent.remediation import slots
 
     monkeypatch.setattr(slots, "MAX_FOREIGN_LEASE", 1.0)
     node_name, _ = names

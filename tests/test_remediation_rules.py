@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from healthcheck.agent.remediation import rules as r
-from healthcheck.agent.remediation.config import Rule
+from healthcheck._agent.remediation import rules as r
+from healthcheck._agent.remediation.config import Rule
 
 T0 = 1_800_000_000.0
 

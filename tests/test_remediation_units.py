@@ -3,11 +3,11 @@ slot expiry by observation, and the Node patch bodies."""
 
 from __future__ import annotations
 
-from healthcheck.agent.remediation import drain
-from healthcheck.agent.remediation.api import RemediationError
-from healthcheck.agent.remediation.node import ANNOTATION, NodeView, patch_body
-from healthcheck.agent.remediation.rules import Record, RuleState
-from healthcheck.agent.remediation.slots import Budget, micro_time, parse_micro_time
+from healthcheck._agent.remediation import drain
+from healthcheck._agent.remediation.api import RemediationError
+from healthcheck._agent.remediation.node import ANNOTATION, NodeView, patch_body
+from healthcheck._agent.remediation.rules import Record, RuleState
+from healthcheck._agent.remediation.slots import Budget, micro_time, parse_micro_time
 
 
 def pod(owner="ReplicaSet", annotations=None, volumes=None, phase="Running", deleting=False):
@@ -103,10 +103,9 @@ def test_patch_bodies_are_conditional_and_carry_the_record():
 
 
 def test_maintenance_checker_passes_not_before_as_data():
-    from healthcheck_plugins.maintenance_events import judge
-
-    from healthcheck.node.metadata.events import Event, Reading
-    from healthcheck.protocol import Result, Status
+    from healthcheck._protocol import Result, Status
+    from healthcheck_plugins.maintenance_events.checker import judge
+    from healthcheck_plugins.maintenance_events.metadata.events import Event, Reading
 
     events = [
         Event("e-2", "SystemMaintenance.Reboot", "Scheduled", "2026-11-24T02:00:00Z"),

@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from healthcheck import Checker, Condition, Result, Status, repair
-from healthcheck.declaration import CheckContext, Options
-from healthcheck.runner import run_check
+from healthcheck import Checker, Condition, Result, Status
+from healthcheck._declaration import CheckContext, Options
+from healthcheck._runner import run_check
+from healthcheck.sdk import repair
 
 
 def _ctx(tmp_path, **opts):

@@ -15,10 +15,10 @@ import sys
 
 import pytest
 
-from healthcheck.node.metadata import hostlog
-from healthcheck.node.metadata.events import Event
-from healthcheck.node.metadata.hostlog import HostLogError, write_new_events
-from healthcheck.state import StateError, locked_state, read_state, write_state
+from healthcheck.sdk.state import StateError, locked_state, read_state, write_state
+from healthcheck_plugins.maintenance_events.metadata import hostlog
+from healthcheck_plugins.maintenance_events.metadata.events import Event
+from healthcheck_plugins.maintenance_events.metadata.hostlog import HostLogError, write_new_events
 
 sys.path.insert(0, os.path.dirname(__file__))
 from metadata_emulator import MetadataEmulator
@@ -98,7 +98,7 @@ def test_a_fifo_at_a_state_or_lock_file_is_an_error_not_a_hang(tmp_path, name):
     os.mkfifo(tmp_path / name)
     code = (
         "import sys\n"
-        "from healthcheck.state import StateError, locked_state\n"
+        "from healthcheck.sdk.state import StateError, locked_state\n"
         "try:\n"
         "    with locked_state(sys.argv[1]) as s:\n"
         "        s['n'] = 1\n"

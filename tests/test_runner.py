@@ -6,7 +6,7 @@ import threading
 import time
 
 from healthcheck import Checker, Condition, Result, Status
-from healthcheck.runner import run_check
+from healthcheck._runner import run_check
 
 COND = Condition("", "Reason", permanent=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from healthcheck.npdconfig import validate_document
+from healthcheck._npdconfig import validate_document
 
 CONFIG = Path(__file__).resolve().parent.parent / "config"
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from healthcheck.state import StateError, locked_state, read_state, write_state
+from healthcheck.sdk.state import StateError, locked_state, read_state, write_state
 
 
 def test_round_trip_and_missing_or_corrupt_files(tmp_path):
@@ -38,7 +38,7 @@ def test_concurrent_processes_do_not_lose_updates(tmp_path):
     path = str(tmp_path / "counter.json")
     code = (
         "import sys\n"
-        "from healthcheck.state import locked_state\n"
+        "from healthcheck.sdk.state import locked_state\n"
         "for _ in range(50):\n"
         "    with locked_state(sys.argv[1], wait=30) as s:\n"
         "        s['n'] = s.get('n', 0) + 1\n"

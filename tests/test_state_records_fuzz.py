@@ -19,9 +19,9 @@ from types import SimpleNamespace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from healthcheck import repair
-from healthcheck.node.metadata import fetch, hostlog
-from healthcheck.node.metadata.events import Event
+from healthcheck.sdk import repair
+from healthcheck_plugins.maintenance_events.metadata import fetch, hostlog
+from healthcheck_plugins.maintenance_events.metadata.events import Event
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_conntrack import _stat_row, make_proc

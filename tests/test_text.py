@@ -1,4 +1,4 @@
-"""healthcheck.text.one_line: the one helper every untrusted string passes through."""
+"""healthcheck.sdk.text.one_line: the one helper every untrusted string passes through."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthcheck.text import one_line
+from healthcheck.sdk.text import one_line
 
 
 @given(st.text(), st.integers(min_value=0, max_value=300), st.sampled_from(["", "…", "..."]))

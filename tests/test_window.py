@@ -1,11 +1,11 @@
-"""healthcheck.window: NPD's GetStartTime cases (pkg/util/helpers_test.go), against a fixed now."""
+"""log_counter.window: NPD's GetStartTime cases (pkg/util/helpers_test.go), against a fixed now."""
 
 from __future__ import annotations
 
 import pytest
 
-from healthcheck.duration import DurationError
-from healthcheck.window import lookback_start, uptime, validate_durations
+from healthcheck.sdk.duration import DurationError
+from healthcheck_plugins.log_counter.window import lookback_start, uptime, validate_durations
 
 NOW = 1_700_000_000.0
 

@@ -121,8 +121,8 @@ def condition_types(agent_yaml: str) -> set[str]:
     """The node condition types a configuration's permanent checks own."""
     import yaml
 
-    from healthcheck import host
-    from healthcheck.agent.config import parse_config
+    from healthcheck import _host as host
+    from healthcheck._agent.config import parse_config
 
     catalog = {name: loaded.checker for name, loaded in host.discover().checkers.items()}
     config = parse_config(yaml.safe_load(agent_yaml), catalog)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from healthcheck.node import cri
+from healthcheck_plugins.component import criapi as cri
 
 
 def _cri(run_cli, endpoint, *args):

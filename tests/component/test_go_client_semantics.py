@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from npd_diff.harness import RawHttpServer, redirect, reply
 
-from healthcheck.node import http
+from healthcheck.sdk import http
 
 UNHEALTHY = "kube-proxy:kube-proxy was found unhealthy; repair flag : false\n"
 

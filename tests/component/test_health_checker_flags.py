@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from healthcheck import host
-from healthcheck.healthchecker_cli import FlagError, parse
+from healthcheck import _host as host
+from healthcheck_plugins.component.cmd.healthchecker import FlagError, parse
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from journalfile import Record
 
-from healthcheck import component
+from healthcheck_plugins.component import checker as component
 
 
 @pytest.fixture

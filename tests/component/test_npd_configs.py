@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from healthcheck.npdconfig import validate_document
+from healthcheck._npdconfig import validate_document
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 FILES = {

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from healthcheck import repair
-from healthcheck.declaration import CheckContext, Options
+from healthcheck._declaration import CheckContext, Options
+from healthcheck.sdk import repair
 
 SHOW = ["show", "--property=InactiveExitTimestampMonotonic,InactiveExitTimestamp", "--", "kubelet"]
 
@@ -200,7 +200,7 @@ def test_claim_that_waited_for_the_lock_sees_the_holders_repair(tmp_path):
     import threading
     import time
 
-    from healthcheck.state import locked_state
+    from healthcheck.sdk.state import locked_state
 
     path = repair.state_path(str(tmp_path), "kubelet")
     results = []
@@ -232,8 +232,8 @@ def test_policy_failing_action_is_reported_not_raised(tmp_path):
 
 
 def test_status_front_door_never_repairs(systemctl, tmp_path, http_server, monkeypatch):
-    from healthcheck import host
-    from healthcheck.runner import run_check
+    from healthcheck import _host as host
+    from healthcheck._runner import run_check
 
     server = http_server(status=500)
     monkeypatch.setenv("HOST_ADDRESS", "127.0.0.1")

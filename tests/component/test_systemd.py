@@ -1,4 +1,4 @@
-"""healthcheck.node.systemd against a systemctl stand-in (no systemd runs here)."""
+"""healthcheck.sdk.systemd against a systemctl stand-in (no systemd runs here)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from healthcheck.node import systemd
+from healthcheck.sdk import systemd
 
 
 def test_monotonic_uptime_is_preferred(systemctl):

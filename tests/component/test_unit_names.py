@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from healthcheck.node import systemd
+from healthcheck.sdk import systemd
 
 HOSTILE = [
     "--host=root@evil",  # systemctl -H: act on another machine over ssh

@@ -3,7 +3,7 @@
 NPD's custom plugin monitor sees two things of a plugin run: the exit code and stdout (trimmed,
 cut to ``max_output_length``). So a case matches when the exit codes are equal and our stdout is
 exactly what NPD's binary printed, made one line and cut as we cut it (80 bytes for a usage
-error, 4 KiB for a result: :func:`healthcheck.text.one_line`).
+error, 4 KiB for a result: :func:`healthcheck.sdk.text.one_line`).
 
 Where NPD's binary prints a flag error, it prints pflag's usage and the error on stderr and
 nothing on stdout; ours prints the same error line on stdout, so that the condition says why
@@ -21,7 +21,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from healthcheck.text import one_line
+from healthcheck.sdk.text import one_line
 
 USAGE_END = "number for the log level verbosity\n"  # the last line of pflag's usage (-v)
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "no_proxy", "NO_PROXY")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from healthcheck.agent.clock import FakeClock
-from healthcheck.agent.events import COMBINED_PREFIX, EventCorrelator
-from healthcheck.agent.kube import KubeApi, load_client_config
+from healthcheck._agent.clock import FakeClock
+from healthcheck._agent.events import COMBINED_PREFIX, EventCorrelator
+from healthcheck._agent.kube import KubeApi, load_client_config
 
 BIN = Path(sys.executable).parent
 RBAC_YAML = Path(__file__).resolve().parent.parent.parent / "packaging/kubernetes/rbac.yaml"
@@ -182,8 +182,8 @@ def test_conditions_have_npd_fields_flip_keep_others_and_survive_a_restart(kube_
 
 def test_events_count_and_aggregation_on_the_server_as_client_go(kube_real, tmp_path):
     """The correlator's POSTs and PATCHes, as the real server stores them."""
-    from healthcheck.agent.conditions import ConditionTable, Event
-    from healthcheck.agent.reporter import Reporter
+    from healthcheck._agent.conditions import ConditionTable, Event
+    from healthcheck._agent.reporter import Reporter
 
     kube = kube_real
     clock = FakeClock()

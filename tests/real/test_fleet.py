@@ -32,7 +32,7 @@ def fleet_module():
         module = importlib.import_module("fleet")
     finally:
         sys.path.remove(str(REPO / "bench"))
-    import healthcheck.agent.main as agent_main
+    import healthcheck._agent.main as agent_main
 
     saved = agent_main.log
     agent_main.log = lambda message: None
@@ -110,7 +110,7 @@ def test_at_rest_no_node_writes_more_than_once_per_heartbeat(
 def test_a_storm_costs_two_events_and_at_most_two_patches_per_node(
     fleet_module, shipped_rbac, nodes, model
 ):
-    from healthcheck.agent.traffic import TrafficSettings
+    from healthcheck._agent.traffic import TrafficSettings
 
     # ours without the startup spread, so that no held first PATCH lands inside the storm
     fleet_module.MODELS["ours-storm"] = {

@@ -1,0 +1,55 @@
+"""NPD-style custom plugins: an external program named by path and args (spec 2.2-2.4).
+
+The program runs through :func:`healthcheck.sdk.process.run_program` (argv only, own process group,
+SIGKILL of the group at the deadline, bounded output and bounded waits). Its result follows
+NPD's rules: exit 0 is OK, exit 1 a problem, anything else (other codes, death by signal, a
+failure to start) unknown; the message is stdout, whitespace-trimmed, made one line, cut to
+``max_output_length`` bytes on a UTF-8 boundary; a timeout replaces it with NPD's "Timeout
+when running plugin" text.
+"""
+
+from __future__ import annotations
+
+from healthcheck._agent.conditions import go_quote
+from healthcheck._protocol import Result, Status
+from healthcheck.sdk.text import CONDITION_LIMIT, one_line
+
+START_ERROR = "Error in starting plugin. Please check the error log"
+WAIT_ERROR = "Error in waiting for plugin. Please check the error log"
+
+
+def result_of(path: str, program, max_output_length: int) -> Result:
+    """Turn a :class:`healthcheck.sdk.process.ProgramResult` into NPD's status and message."""
+    if program.error is not None:
+        return Result.unknown(START_ERROR)
+    stdout = program.stdout.decode("utf-8", "replace")
+    if program.timed_out:
+        message = (
+            f'Timeout when running plugin "{path}": state - signal: killed. '
+            f"output - {go_quote(stdout)}"
+        )
+        return Result.unknown(one_line(message, max_output_length))
+    # NPD keeps the trimmed output cut to max_output_length bytes; we also make it one line
+    # (control characters become spaces) and cut on a UTF-8 boundary.
+    message = one_line(stdout, max_output_length)
+    if program.returncode is None:
+        return Result.unknown(WAIT_ERROR)
+    if program.returncode == 0:
+        return Result(Status.OK, message)
+    if program.returncode == 1:
+        return Result(Status.PROBLEM, message)
+    return Result(Status.UNKNOWN, message)
+
+
+def run_plugin(argv, timeout: float, max_output_length: int, log=None) -> Result:
+    """Run the program ``argv`` once with NPD's semantics; stderr goes to ``log`` only."""
+    from healthcheck.sdk.process import run_program
+
+    program = run_program(list(argv), timeout=timeout)
+    name = one_line(argv[0], 200)
+    if log is not None and program.stderr.strip():
+        stderr = one_line(program.stderr.decode("utf-8", "replace"), CONDITION_LIMIT)
+        log(f"plugin {name} stderr: {stderr}")
+    if log is not None and program.error is not None:
+        log(f"plugin {name}: {one_line(program.error, CONDITION_LIMIT)}")
+    return result_of(argv[0], program, max_output_length)

@@ -1,0 +1,1 @@
+"""The drop-in ``health-checker`` command (NPD's ``cmd/healthchecker``)."""

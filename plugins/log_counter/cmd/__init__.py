@@ -1,0 +1,1 @@
+"""The drop-in ``log-counter`` command (NPD's ``cmd/logcounter``)."""
