@@ -26,10 +26,11 @@ def _one_line(exc: Exception) -> str:
 
 
 def _boot_id(proc_root: str) -> str:
-    from healthcheck.sdk.proc import read_small
+    """The boot id, or "" when unreadable: the counters are then compared within "no boot"."""
+    from healthcheck.sdk.proc import boot_id
 
     try:
-        return read_small(os.path.join(proc_root, "sys/kernel/random/boot_id"), 64).strip()
+        return boot_id(proc_root)
     except OSError:
         return ""
 
