@@ -31,15 +31,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 from healthcheck._declaration import Option
 from healthcheck.sdk.duration import format_duration
-from healthcheck.sdk.proc import boot_id
 from healthcheck.sdk.text import LOG_LIMIT, one_line
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a one-shot check ~2 ms
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from healthcheck._declaration import CheckContext
@@ -184,6 +183,9 @@ def _log(checker: str, message: str) -> None:
 
 def _boot_id() -> str:
     """This boot's id, or "" when unreadable (records then compare within "no boot")."""
+    # Only a repair that is due reads it; a component check imports this module at start.
+    from healthcheck.sdk.proc import boot_id
+
     try:
         return boot_id()
     except OSError:
