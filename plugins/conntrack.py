@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 
 from healthcheck import Checker, Condition, Option, Result, hookimpl
+from healthcheck.sdk import proc
+from healthcheck.sdk.text import LOG_LIMIT, one_line
 
 DROP_COUNTERS = ("drop", "insert_failed", "early_drop")
 
@@ -20,23 +22,18 @@ def _over_threshold(count: int, limit: int, threshold: int) -> bool:
 
 
 def _one_line(exc: Exception) -> str:
-    from healthcheck.sdk.text import LOG_LIMIT, one_line
-
     return one_line(exc, LOG_LIMIT)
 
 
 def _boot_id(proc_root: str) -> str:
-    from healthcheck.sdk.proc import read_small
-
+    """The boot id, or "" when unreadable: the counters are then compared within "no boot"."""
     try:
-        return read_small(os.path.join(proc_root, "sys/kernel/random/boot_id"), 64).strip()
+        return proc.boot_id(proc_root)
     except OSError:
         return ""
 
 
 def _read_stats(proc_root: str) -> dict[str, int]:
-    from healthcheck.sdk import proc
-
     try:
         return proc.conntrack_stats_proc(proc_root)
     except proc.CountersMissing:
@@ -47,7 +44,7 @@ def _read_stats(proc_root: str) -> dict[str, int]:
 
 def _drops_since_last_run(options) -> tuple[dict[str, int], bool]:
     """Growth of each drop counter since the state file's record; ``(growth, first_run)``."""
-    from healthcheck.sdk.state import locked_state
+    from healthcheck.sdk.state import locked_state  # json: only --check-drops keeps a record
 
     stats = _read_stats(options.proc_root)
     current = {name: stats.get(name, 0) for name in DROP_COUNTERS}
@@ -70,8 +67,6 @@ def _drops_since_last_run(options) -> tuple[dict[str, int], bool]:
 
 
 def check(ctx) -> Result:
-    from healthcheck.sdk import proc
-
     opts = ctx.options
     try:
         count, limit = proc.conntrack_usage(opts.proc_root)
@@ -100,8 +95,6 @@ def check(ctx) -> Result:
 
 
 def applies() -> str | None:
-    from healthcheck.sdk import proc
-
     try:
         proc.conntrack_usage("/proc")
     except proc.CountersMissing:

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from journalfile import Record, write_journal
 
-from healthcheck.sdk import journal
+from healthcheck.sdk import _journalctl
 from healthcheck.sdk.journal import JournalError, read_entries
 
 BACKENDS = ["native", "journalctl"]
@@ -175,7 +175,7 @@ def test_journalctl_oversized_entry_is_skipped(tmp_path, monkeypatch):
             Record(T0 + 1, "small", "kubelet"),
         ],
     )
-    monkeypatch.setattr(journal, "MAX_LINE_BYTES", 1024)
+    monkeypatch.setattr(_journalctl, "MAX_LINE_BYTES", 1024)
     assert [m for _, m, _ in _read(str(directory), "journalctl")] == ["small"]
 
 

@@ -1,8 +1,21 @@
-"""Durations written as NPD (Go's time.ParseDuration) writes them: ``30s``, ``5m``, ``1h30m``."""
+"""Durations written as NPD (Go's time.ParseDuration) writes them: ``30s``, ``5m``, ``1h30m``.
+
+Documented in ``docs/sdk.md``.
+"""
 
 from __future__ import annotations
 
+from _thread import TIMEOUT_MAX as _TIMER_MAX
+
 from healthcheck.sdk.text import LOG_LIMIT, one_line
+
+__all__ = [
+    "DurationError",
+    "format_duration",
+    "parse_duration",
+    "parse_duration_ns",
+    "time_quote",
+]
 
 # Go's unitMap, in nanoseconds.
 _UNITS = {
@@ -18,11 +31,9 @@ _UNITS = {
 _HINT = "use a number with a unit, e.g. 30s, 5m, 1h30m, 250ms"
 _MAX_NS = (1 << 63) - 1  # Go's time.Duration is an int64 of nanoseconds
 # Python's timers (threading waits, socket and select timeouts) refuse anything longer than
-# this, about 0.85 s less than Go's largest duration; such a duration is refused at parse time.
-try:
-    from _thread import TIMEOUT_MAX as _TIMER_MAX
-except ImportError:  # pragma: no cover - every CPython has it
-    _TIMER_MAX = 9223372036.0
+# _TIMER_MAX, about 0.85 s less than Go's largest duration; such a duration is refused at parse
+# time.
+
 _DIGITS = b"0123456789"
 
 

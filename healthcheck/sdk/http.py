@@ -13,24 +13,49 @@ this client speaks exactly that much, and bounds everything:
 - Content-Length, chunked and close-delimited bodies; keep-alive reuse through
   :class:`Connection` (the agent polls the same endpoint every few seconds);
 - TCP (IPv4, IPv6 in brackets) or a unix socket (Docker, containerd-style endpoints).
+
+Documented in ``docs/sdk.md``; the wire level (socket reads, heads, bodies) is in the private
+:mod:`healthcheck.sdk._http_wire`.
 """
 
 from __future__ import annotations
 
-# _socket, not socket: socket.py builds its IntEnums and imports selectors at import time,
-# +2.8 ms on a one-shot check here against +0.4 ms for _socket (measured interleaved, 60 runs).
 import _socket
 import time
 
-from healthcheck.sdk.text import one_line
+from healthcheck.sdk._http_wire import (
+    MAX_HEADER_BYTES,
+    Body,
+    HttpError,
+    Reader,
+    digits,
+    go_read_head,
+    parse_head,
+    read_chunked,
+    shown,
+    tcp_connect,
+)
 
-MAX_HEADER_BYTES = 64 * 1024
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a one-shot check ~2 ms
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from types import TracebackType
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "MAX_HEADER_BYTES",
+    "MAX_REQUESTS",
+    "Connection",
+    "HttpError",
+    "Response",
+    "join_host_port",
+    "probe_status",
+    "request",
+    "split_url",
+]
+
 DEFAULT_MAX_BODY = 1 << 20
-USER_AGENT = "node-healthcheck"
-
-
-class HttpError(Exception):
-    """The request did not produce a usable response; the message is one line for the user."""
+_USER_AGENT = "node-healthcheck"
 
 
 class Response:
@@ -45,6 +70,7 @@ class Response:
         self.body = body
 
     def text(self) -> str:
+        """The body decoded as UTF-8, undecodable bytes replaced."""
         return self.body.decode("utf-8", "replace")
 
     def __repr__(self) -> str:
@@ -54,7 +80,7 @@ class Response:
 def split_url(url: str) -> tuple[str, int, str]:
     """``http://host[:port]/path`` -> ``(host, port, path)``; IPv6 hosts come without brackets."""
     if not url.startswith("http://"):
-        raise HttpError(f"unsupported URL {_shown(url)}: only http:// is supported")
+        raise HttpError(f"unsupported URL {shown(url)}: only http:// is supported")
     rest = url[len("http://") :]
     authority, slash, path = rest.partition("/")
     path = slash + path if slash else "/"
@@ -62,182 +88,27 @@ def split_url(url: str) -> tuple[str, int, str]:
         authority, _, tail = authority.partition("?")
         path = "/?" + tail
     if "@" in authority:
-        raise HttpError(f"credentials in URLs are not supported: {_shown(url)}")
+        raise HttpError(f"credentials in URLs are not supported: {shown(url)}")
     port = 80
     if authority.startswith("["):
         host, _, after = authority[1:].partition("]")
         if after.startswith(":"):
             port = _port(after[1:], url)
         elif after:
-            raise HttpError(f"malformed URL {_shown(url)}")
+            raise HttpError(f"malformed URL {shown(url)}")
     else:
         host, colon, port_text = authority.partition(":")
         if colon:
             port = _port(port_text, url)
     if not host:
-        raise HttpError(f"malformed URL {_shown(url)}: no host")
+        raise HttpError(f"malformed URL {shown(url)}: no host")
     return host, port, path
 
 
-def _digits(text, most: int) -> bool:
-    """``text`` (str or bytes) is 1 to ``most`` ASCII digits: ``str.isdigit`` alone takes
-    "²" and "٣", which ``int()`` then refuses or reads as a number nobody wrote."""
-    return 0 < len(text) <= most and text.isascii() and text.isdigit()
-
-
 def _port(text: str, url: str) -> int:
-    if not _digits(text, 5) or not 0 < int(text) < 65536:
-        raise HttpError(f"malformed URL {_shown(url)}: bad port {_shown(text)}")
+    if not digits(text, 5) or not 0 < int(text) < 65536:
+        raise HttpError(f"malformed URL {shown(url)}: bad port {shown(text)}")
     return int(text)
-
-
-def _shown(text: str) -> str:
-    """Something the server or the user sent, quoted for an error message."""
-    return f'"{one_line(text, 60, marker="…")}"'
-
-
-class _Reader:
-    """Buffered reads from a socket against one deadline."""
-
-    def __init__(self, sock: _socket.socket, deadline: float) -> None:
-        self.sock = sock
-        self.deadline = deadline
-        self.buf = bytearray()
-        self.eof = False
-
-    def _fill(self) -> None:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise HttpError("timed out reading the response")
-        self.sock.settimeout(remaining)
-        try:
-            chunk = self.sock.recv(65536)
-        except TimeoutError:
-            raise HttpError("timed out reading the response") from None
-        if not chunk:
-            self.eof = True
-        self.buf += chunk
-
-    def read_until(self, marker: bytes, limit: int) -> bytes:
-        while True:
-            index = self.buf.find(marker)
-            if index >= 0:
-                data = bytes(self.buf[: index + len(marker)])
-                del self.buf[: index + len(marker)]
-                return data
-            if len(self.buf) > limit:
-                raise HttpError(f"response headers larger than {limit} bytes")
-            if self.eof:
-                raise HttpError("connection closed before the response was complete")
-            self._fill()
-
-    def read_into(self, size: int, body: _Body) -> None:
-        """Exactly ``size`` bytes into ``body``, a buffer's worth at a time."""
-        while size > 0:
-            if not self.buf:
-                if self.eof:
-                    raise HttpError("connection closed before the response body was complete")
-                self._fill()
-                continue
-            take = min(size, len(self.buf))
-            body.add(self.buf[:take])
-            del self.buf[:take]
-            size -= take
-
-    def read_to_close_into(self, limit: int, body: _Body) -> None:
-        """Everything up to the server's close into ``body``, at most ``limit`` bytes."""
-        while True:
-            if self.buf:
-                body.add(self.buf)
-                self.buf.clear()
-            if body.size > limit:
-                raise HttpError(f"response body larger than {limit} bytes")
-            if self.eof:
-                return
-            self._fill()
-
-    def read_exact(self, size: int) -> bytes:
-        while len(self.buf) < size:
-            if self.eof:
-                raise HttpError("connection closed before the response body was complete")
-            self._fill()
-        data = bytes(self.buf[:size])
-        del self.buf[:size]
-        return data
-
-
-class _Body:
-    """A response body as it arrives: the first ``keep`` bytes are held, the rest only counted
-    (a caller that needs the first byte of a 32 MiB listing does not hold 32 MiB)."""
-
-    __slots__ = ("data", "keep", "size")
-
-    def __init__(self, keep: int) -> None:
-        self.data = bytearray()
-        self.keep = keep
-        self.size = 0
-
-    def add(self, chunk) -> None:
-        self.size += len(chunk)
-        room = self.keep - len(self.data)
-        if room > 0:
-            self.data += chunk[:room]
-
-
-def _parse_head(head: bytes) -> tuple[int, str, str, dict[str, str]]:
-    lines = head.decode("iso-8859-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not _digits(parts[1], 3):
-        raise HttpError(f"not an HTTP response: {_shown(lines[0])}")
-    if len(parts[1]) != 3:
-        raise HttpError(f"malformed status code in {_shown(lines[0])}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise HttpError(f"malformed response header {_shown(line)}")
-        headers[name.strip().lower()] = value.strip()
-    reason = one_line(parts[2], 200) if len(parts) > 2 else ""
-    return int(parts[1]), reason, parts[0], headers
-
-
-def _read_chunked(reader: _Reader, limit: int, body: _Body) -> None:
-    while True:
-        line = reader.read_until(b"\r\n", 1024)
-        size_text = line.split(b";", 1)[0].strip()
-        # Hex digits only: int(..., 16) would also take a sign, blanks and underscores.
-        if not 0 < len(size_text) <= 16 or size_text.strip(b"0123456789abcdefABCDEF"):
-            raise HttpError("malformed chunked response body")
-        size = int(size_text, 16)
-        if size == 0:
-            while reader.read_until(b"\r\n", MAX_HEADER_BYTES) != b"\r\n":
-                pass  # trailers
-            return
-        if body.size + size > limit:
-            raise HttpError(f"response body larger than {limit} bytes")
-        reader.read_into(size, body)
-        if reader.read_exact(2) != b"\r\n":
-            raise HttpError("malformed chunked response body")
-
-
-def _tcp_connect(host: str, port: int, timeout: float) -> _socket.socket:
-    """socket.create_connection's loop over the resolved addresses, on ``_socket``."""
-    # An ASCII host as bytes: getaddrinfo would otherwise encode a str host with the idna
-    # codec, whose import (encodings.idna, stringprep, unicodedata) costs ~0.6 ms.
-    name = host.encode("ascii") if host.isascii() else host
-    error: OSError | None = None
-    for family, kind, proto, _, address in _socket.getaddrinfo(name, port, 0, _socket.SOCK_STREAM):
-        sock = _socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(address)
-            return sock
-        except OSError as exc:
-            sock.close()
-            error = exc
-    raise error or OSError(f"no address for {host}")
 
 
 class Connection:
@@ -277,7 +148,7 @@ class Connection:
                     sock.close()
                     raise
             else:
-                sock = _tcp_connect(self.host, self.port, remaining)
+                sock = tcp_connect(self.host, self.port, remaining)
         except TimeoutError:
             raise HttpError(f"timed out connecting to {where}") from None
         except OSError as exc:
@@ -286,6 +157,7 @@ class Connection:
         return sock
 
     def close(self) -> None:
+        """Close the kept socket, if any; the next request opens a new one."""
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -293,7 +165,12 @@ class Connection:
     def __enter__(self) -> Connection:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def request(
@@ -301,7 +178,7 @@ class Connection:
         method: str,
         path: str,
         *,
-        headers=None,
+        headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
         timeout: float = 5.0,
         keep: int | None = None,
@@ -327,10 +204,18 @@ class Connection:
         # a stale keep-alive socket
         return self._exchange(method, path, headers, body, deadline, keep)
 
-    def _exchange(self, method, path, headers, body, deadline, keep) -> Response:
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None,
+        body: bytes | None,
+        deadline: float,
+        keep: int,
+    ) -> Response:
         if any(c in method + path for c in " \r\n"):
             raise HttpError(
-                f"refusing a request line with whitespace: {_shown(method)} {_shown(path)}"
+                f"refusing a request line with whitespace: {shown(method)} {shown(path)}"
             )
         if self._sock is None:
             self._sock = self._connect(deadline)
@@ -338,7 +223,7 @@ class Connection:
         host_header = "localhost" if self.unix_socket else self.host
         if ":" in host_header:
             host_header = f"[{host_header}]"
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", f"User-Agent: {USER_AGENT}"]
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host_header}", f"User-Agent: {_USER_AGENT}"]
         for name, value in (headers or {}).items():
             if any(c in f"{name}{value}" for c in "\r\n"):
                 raise HttpError(f"refusing a header with a line break: {name}")
@@ -358,21 +243,21 @@ class Connection:
             raise HttpError("timed out sending the request") from None
         except OSError as exc:
             raise HttpError(f"connection failed: {exc.strerror or exc}") from None
-        reader = _Reader(sock, deadline)
+        reader = Reader(sock, deadline)
         try:
             status, reason, version, resp_headers = self._read_head(reader)
             keep_alive = (
                 version == "HTTP/1.1" and "close" not in resp_headers.get("connection", "").lower()
             )
-            received = _Body(keep)
+            received = Body(keep)
             if method == "HEAD" or status in (204, 304):
                 pass
             elif "chunked" in resp_headers.get("transfer-encoding", "").lower():
-                _read_chunked(reader, self.max_body, received)
+                read_chunked(reader, self.max_body, received)
             elif "content-length" in resp_headers:
                 length_text = resp_headers["content-length"]
-                if not _digits(length_text, 19):
-                    raise HttpError(f"malformed Content-Length {_shown(length_text)}")
+                if not digits(length_text, 19):
+                    raise HttpError(f"malformed Content-Length {shown(length_text)}")
                 length = int(length_text)
                 if length > self.max_body:
                     raise HttpError(f"response body larger than {self.max_body} bytes")
@@ -386,10 +271,10 @@ class Connection:
             self.close()
         return Response(status, reason, resp_headers, bytes(received.data))
 
-    def _read_head(self, reader: _Reader):
+    def _read_head(self, reader: Reader) -> tuple[int, str, str, dict[str, str]]:
         while True:
             head = reader.read_until(b"\r\n\r\n", MAX_HEADER_BYTES)
-            status, reason, version, headers = _parse_head(head[:-4])
+            status, reason, version, headers = parse_head(head[:-4])
             if not 100 <= status < 200:
                 return status, reason, version, headers
 
@@ -398,7 +283,7 @@ def request(
     method: str,
     url: str,
     *,
-    headers=None,
+    headers: Mapping[str, str] | None = None,
     body: bytes | None = None,
     timeout: float = 5.0,
     max_body: int = DEFAULT_MAX_BODY,
@@ -425,7 +310,7 @@ def join_host_port(host: str, port: int | str) -> str:
 
 # Go's http.Client follows these with a Location header. Its default CheckRedirect stops "after
 # 10 redirects": the 10th response may not be a redirect again, so 9 are followed.
-REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
+_REDIRECT_STATUSES = frozenset((301, 302, 303, 307, 308))
 MAX_REQUESTS = 10
 
 
@@ -447,7 +332,7 @@ def probe_status(url: str, *, timeout: float, max_requests: int = MAX_REQUESTS) 
         with Connection(host, port) as conn:
             status, reason, headers = _head_of_get(conn, path, deadline)
         location = headers.get("location")
-        if status not in REDIRECT_STATUSES or location is None:
+        if status not in _REDIRECT_STATUSES or location is None:
             return status, reason
         url = _resolve_location(url, location)
     raise HttpError(f"stopped after {max_requests} redirects")
@@ -469,73 +354,24 @@ def _resolve_location(base: str, location: str) -> str:
     return target.split("#", 1)[0]
 
 
-def _head_of_get(conn: Connection, path: str, deadline: float) -> tuple[int, str, dict]:
+def _head_of_get(conn: Connection, path: str, deadline: float) -> tuple[int, str, dict[str, str]]:
     """Send ``GET path`` and read the response head only (status, reason, headers)."""
     if any(c in path for c in " \r\n"):
         raise HttpError(f"refusing a request line with whitespace: GET {path[:80]!r}")
     if conn._sock is None:
         conn._sock = conn._connect(deadline)
+    sock = conn._sock
     host_header = f"[{conn.host}]" if ":" in conn.host else conn.host
     payload = (
-        f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {USER_AGENT}\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: {_USER_AGENT}\r\n"
         "Connection: close\r\n\r\n"
     ).encode("latin-1", "replace")
     try:
-        conn._sock.settimeout(max(0.001, deadline - time.monotonic()))
-        conn._sock.sendall(payload)
-        status, reason, headers = _go_read_head(_Reader(conn._sock, deadline))
+        sock.settimeout(max(0.001, deadline - time.monotonic()))
+        sock.sendall(payload)
+        status, reason, headers = go_read_head(Reader(sock, deadline))
     except TimeoutError:
         raise HttpError("timed out waiting for the response") from None
     except OSError as exc:
         raise HttpError(f"connection failed: {exc.strerror or exc}") from None
     return status, reason, headers
-
-
-def _go_read_head(reader: _Reader) -> tuple[int, str, dict]:
-    """A response head read as Go's net/http reads one: lines end in LF or CRLF, the status
-    code is exactly three digits, the version ``HTTP/x.y``, every header line has a colon, and
-    up to five 1xx responses (but 101) are skipped. Raises :class:`HttpError` where Go errs."""
-    for _ in range(6):
-        budget = MAX_HEADER_BYTES
-        lines: list[bytes] = []
-        while True:
-            line = reader.read_until(b"\n", budget)
-            budget -= len(line)
-            if budget < 0:
-                raise HttpError(f"response headers larger than {MAX_HEADER_BYTES} bytes")
-            line = line[:-1].removesuffix(b"\r")
-            if not line:
-                break
-            lines.append(line)
-        if not lines:
-            raise HttpError("malformed HTTP response: empty status line")
-        status, reason = _go_status_line(lines[0].decode("latin-1"))
-        headers: dict[str, str] = {}
-        for raw in lines[1:]:
-            name, colon, value = raw.decode("latin-1").partition(":")
-            if not colon or not name or name != name.strip():
-                raise HttpError(f"malformed MIME header line: {raw[:60]!r}")
-            headers[name.lower()] = value.strip(" \t")
-        if not 100 <= status < 200 or status == 101:
-            return status, reason, headers
-    raise HttpError("too many 1xx informational responses")
-
-
-def _go_status_line(line: str) -> tuple[int, str]:
-    """``HTTP/1.1 200 OK`` -> (200, "OK"), with Go's checks of the version and the code."""
-    version, space, rest = line.partition(" ")
-    if not space:
-        raise HttpError(f"malformed HTTP response {line[:60]!r}")
-    code, _, reason = rest.lstrip(" ").partition(" ")
-    digits = code[1:] if code[:1] == "+" else code
-    if len(code) != 3 or not digits.isascii() or not digits.isdigit():
-        raise HttpError(f"malformed HTTP status code {code[:20]!r}")
-    if not (
-        len(version) == 8
-        and version.startswith("HTTP/")
-        and version[5] in "0123456789"
-        and version[6] == "."
-        and version[7] in "0123456789"
-    ):
-        raise HttpError(f"malformed HTTP version {version[:20]!r}")
-    return int(digits), reason

@@ -1,4 +1,5 @@
-"""Kernel counters read from /proc (and, where /proc lacks them, netlink).
+"""Small reads from /proc: the boot id and the conntrack counters (and, where /proc lacks them,
+netlink). Documented in ``docs/sdk.md``.
 
 Every function takes ``proc_root`` so tests and containers (a host /proc mounted elsewhere) can
 point it at another tree.
@@ -8,27 +9,49 @@ from __future__ import annotations
 
 import os
 
-CONNTRACK_PAIRS = (
+from healthcheck.sdk.safefile import read_regular
+
+__all__ = [
+    "CountersMissing",
+    "boot_id",
+    "conntrack_stats_netlink",
+    "conntrack_stats_proc",
+    "conntrack_usage",
+    "read_small",
+]
+
+_CONNTRACK_PAIRS = (
     ("sys/net/netfilter/nf_conntrack_count", "sys/net/netfilter/nf_conntrack_max"),
     ("sys/net/ipv4/netfilter/ip_conntrack_count", "sys/net/ipv4/netfilter/ip_conntrack_max"),
 )
-CONNTRACK_STAT = "net/stat/nf_conntrack"
-MAX_READ = 1 << 20
+_CONNTRACK_STAT = "net/stat/nf_conntrack"
+_MAX_READ = 1 << 20
+# The kernel writes a UUID (36 characters and a newline); more than this is not a boot id.
+_BOOT_ID_LIMIT = 64
 
 
 class CountersMissing(LookupError):
     """The kernel does not expose the counters (module not loaded, or another proc root)."""
 
 
-def read_small(path: str, limit: int = MAX_READ) -> str:
+def read_small(path: str, limit: int = _MAX_READ) -> str:
     """Read at most ``limit`` bytes of a (proc) text file.
 
     Proc files are regular files; anything else at the name (a FIFO planted in a ``--proc-root``
     tree, a device) is an ``OSError`` at once, never a read that waits forever.
     """
-    from healthcheck.sdk.safefile import read_regular
-
     return read_regular(path, limit).decode("ascii", "replace")
+
+
+def boot_id(proc_root: str = "/proc") -> str:
+    """This boot's id (``<proc_root>/sys/kernel/random/boot_id``), stripped: a record made in
+    another boot carries another id.
+
+    At most 64 bytes are read. Raises ``OSError`` (one-line ``strerror``) when the file is
+    missing, unreadable or not a regular file (a FIFO is refused at once, never waited on).
+    """
+    path = os.path.join(proc_root, "sys/kernel/random/boot_id")
+    return read_small(path, _BOOT_ID_LIMIT).strip()
 
 
 def _decimal(text: str) -> int:
@@ -54,7 +77,7 @@ def conntrack_usage(proc_root: str = "/proc") -> tuple[int, int]:
     :class:`CountersMissing` when neither pair exists, ``OSError``/``ValueError`` when a read
     fails.
     """
-    for count_name, max_name in CONNTRACK_PAIRS:
+    for count_name, max_name in _CONNTRACK_PAIRS:
         count_path = os.path.join(proc_root, count_name)
         max_path = os.path.join(proc_root, max_name)
         if os.path.exists(count_path) and os.path.exists(max_path):
@@ -68,7 +91,7 @@ def conntrack_stats_proc(proc_root: str = "/proc") -> dict[str, int]:
     The file is a header of column names and one row of hex numbers per CPU. ``entries`` is a
     global gauge repeated on every row, so it is taken once, not summed.
     """
-    path = os.path.join(proc_root, CONNTRACK_STAT)
+    path = os.path.join(proc_root, _CONNTRACK_STAT)
     try:
         text = read_small(path)
     except FileNotFoundError:
@@ -92,7 +115,8 @@ def conntrack_stats_netlink() -> dict[str, int]:
 
     Reads the current network namespace, like ``conntrack -S``.
     """
-    from pyroute2 import NFCTSocket
+    # pyroute2 (~30 ms) only for a kernel without the /proc file: never on a healthy one-shot.
+    from pyroute2 import NFCTSocket  # type: ignore[import-untyped, unused-ignore]
 
     totals: dict[str, int] = {}
     with NFCTSocket() as sock:

@@ -8,6 +8,8 @@
   that escaped the group or a child stuck in D state cannot hang the caller;
 - every child we can reap is reaped, including group members re-parented to us when we are
   PID 1 or a subreaper (NPD #726, #941).
+
+Documented in ``docs/sdk.md``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
+
+from healthcheck.sdk.text import LOG_LIMIT, one_line
+
+__all__ = ["DEFAULT_OUTPUT_LIMIT", "KILL_GRACE", "ProgramResult", "run_program"]
 
 DEFAULT_OUTPUT_LIMIT = 4096  # NPD's maxCustomPluginBufferBytes
 KILL_GRACE = 1.0  # how long to wait for pipes and the child after SIGKILL
@@ -35,13 +42,13 @@ class ProgramResult:
 
     def __init__(
         self,
-        returncode,
-        stdout=b"",
-        stderr=b"",
-        timed_out=False,
-        error=None,
-        duration=0.0,
-        pid=None,
+        returncode: int | None,
+        stdout: bytes = b"",
+        stderr: bytes = b"",
+        timed_out: bool = False,
+        error: str | None = None,
+        duration: float = 0.0,
+        pid: int | None = None,
     ) -> None:
         self.returncode = returncode
         self.stdout = stdout
@@ -53,6 +60,7 @@ class ProgramResult:
 
     @property
     def ok(self) -> bool:
+        """Exit status 0, in time, and started."""
         return self.returncode == 0 and not self.timed_out and self.error is None
 
     def __repr__(self) -> str:
@@ -86,12 +94,12 @@ def _reap_group(pgid: int, wait: float = 0.0) -> None:
 
 
 def run_program(
-    argv,
+    argv: Sequence[str | os.PathLike[str]],
     *,
     timeout: float,
     limit: int = DEFAULT_OUTPUT_LIMIT,
-    env=None,
-    cwd=None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
     kill_grace: float = KILL_GRACE,
 ) -> ProgramResult:
     """Run ``argv`` (a list of strings) with a deadline of ``timeout`` seconds.
@@ -101,12 +109,12 @@ def run_program(
     """
     if isinstance(argv, (str, bytes)) or not argv:
         raise TypeError("argv must be a non-empty list of strings, never a shell string")
-    argv = [os.fspath(a) for a in argv]
+    args = [os.fspath(a) for a in argv]
     started = time.monotonic()
     deadline = started + max(0.0, timeout)
     try:
         proc = subprocess.Popen(
-            argv,
+            args,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -116,21 +124,21 @@ def run_program(
             close_fds=True,
         )
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in argv, env or cwd
-        from healthcheck.sdk.text import LOG_LIMIT, one_line
-
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         return ProgramResult(
             None,
-            error=one_line(f"cannot start {argv[0]}: {reason}", LOG_LIMIT),
+            error=one_line(f"cannot start {args[0]}: {reason}", LOG_LIMIT),
             duration=time.monotonic() - started,
         )
     pgid = proc.pid  # process_group=0 makes the child the leader of a group of its own id
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None  # both are PIPEs
     out, err = bytearray(), bytearray()
-    kept = {proc.stdout.fileno(): out, proc.stderr.fileno(): err}
+    kept = {stdout.fileno(): out, stderr.fileno(): err}
     timed_out = False
     with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        sel.register(proc.stderr, selectors.EVENT_READ)
+        sel.register(stdout, selectors.EVENT_READ)
+        sel.register(stderr, selectors.EVENT_READ)
         read_until = deadline
         while sel.get_map():
             wait = read_until - time.monotonic()
@@ -149,9 +157,9 @@ def run_program(
                 buf = kept[key.fd]
                 if len(buf) < limit:
                     buf += chunk[: limit - len(buf)]
-    proc.stdout.close()
-    proc.stderr.close()
-    returncode = None
+    stdout.close()
+    stderr.close()
+    returncode: int | None = None
     try:
         returncode = proc.wait(max(0.0, deadline - time.monotonic()) if not timed_out else 0)
     except subprocess.TimeoutExpired:

@@ -18,6 +18,10 @@ repair is allowed or refused.
 
 Repair never changes the check's result, and its failures are only logged (stderr, which NPD
 writes to its own log); the protocol line on stdout stays the checker's.
+
+Documented in ``docs/sdk.md``: :class:`Repair`, :data:`REPAIR_OPTIONS` and :func:`state_path`.
+:func:`apply`, :func:`dry_run_only` and :class:`Preview` are the host's (the runner and the
+agent's dry run), not part of the SDK.
 """
 
 from __future__ import annotations
@@ -29,10 +33,21 @@ import threading
 import time
 
 from healthcheck._declaration import Option
+from healthcheck.sdk.duration import format_duration
+from healthcheck.sdk.text import LOG_LIMIT, one_line
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a one-shot check ~2 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from healthcheck._declaration import CheckContext
+
+__all__ = ["REPAIR_OPTIONS", "Repair", "state_path"]
 
 # healthcheck.sdk.state.DEFAULT_STATE_DIR, not imported from there: that module pulls in json and
 # contextlib (~2 ms), which a healthy one-shot check never needs.
-DEFAULT_STATE_DIR = "/var/lib/node-healthcheck"
+_DEFAULT_STATE_DIR = "/var/lib/node-healthcheck"
 
 REPAIR_OPTIONS = (
     Option(
@@ -56,7 +71,7 @@ REPAIR_OPTIONS = (
     ),
     Option(
         "state_dir",
-        default=DEFAULT_STATE_DIR,
+        default=_DEFAULT_STATE_DIR,
         help="where the time of the last repair is kept",
     ),
 )
@@ -73,7 +88,14 @@ class Repair:
 
     __slots__ = ("action", "describe", "target", "uptime")
 
-    def __init__(self, action, *, uptime, target, describe) -> None:
+    def __init__(
+        self,
+        action: Callable[[CheckContext], object],
+        *,
+        uptime: Callable[[CheckContext], float],
+        target: Callable[[CheckContext], str],
+        describe: Callable[[CheckContext], str],
+    ) -> None:
         self.action = action
         self.uptime = uptime
         self.target = target
@@ -89,7 +111,9 @@ class Preview:
 
     __slots__ = ("action", "checker", "reason", "target", "would_run")
 
-    def __init__(self, checker: str, target: str, action: str, would_run: bool, reason: str):
+    def __init__(
+        self, checker: str, target: str, action: str, would_run: bool, reason: str
+    ) -> None:
         self.checker = checker
         self.target = target
         self.action = action
@@ -99,10 +123,10 @@ class Preview:
 
 _dry_run_lock = threading.Lock()
 _dry_run = False  # one-way: once set, no repair action runs in this process again
-_preview_sinks: list = []
+_preview_sinks: list[Callable[[Preview], object]] = []
 
 
-def dry_run_only(sink=None) -> None:
+def dry_run_only(sink: Callable[[Preview], object] | None = None) -> None:
     """From now on no repair action runs in this process: the policy only says what it would.
 
     There is deliberately no way back: a dry run sets this before any check starts, so no
@@ -123,8 +147,6 @@ class _PluginFailed(Exception):
 
 def _reason(exc: BaseException) -> str:
     """Why a callback ended, in one bounded line: "exited (code 3)" for ``sys.exit()``."""
-    from healthcheck.sdk.text import LOG_LIMIT, one_line
-
     if isinstance(exc, SystemExit):
         return one_line(f"exited (code {exc.code})", LOG_LIMIT)
     if isinstance(exc, _PluginFailed):
@@ -138,7 +160,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _call(callback, ctx):
+def _call(callback: Callable[[CheckContext], Any], ctx: CheckContext) -> Any:
     """``callback(ctx)``, a checker's: any exception but KeyboardInterrupt (``sys.exit()``
     included) becomes :class:`_PluginFailed`, so the check's result is never lost to it."""
     try:
@@ -149,24 +171,23 @@ def _call(callback, ctx):
         raise _PluginFailed(_reason(exc)) from None
 
 
-def _text(callback, ctx) -> str:
+def _text(callback: Callable[[CheckContext], object], ctx: CheckContext) -> str:
     """A checker's ``describe``/``target`` answer as one bounded line."""
-    from healthcheck.sdk.text import LOG_LIMIT, one_line
-
     return one_line(_call(lambda c: str(callback(c)), ctx), LOG_LIMIT)
 
 
 def _log(checker: str, message: str) -> None:
-    from healthcheck.sdk.text import LOG_LIMIT, one_line
-
     # A checker's describe() and its errors are a plugin's text: one bounded line.
     print(one_line(f"{checker}: {message}", LOG_LIMIT), file=sys.stderr, flush=True)
 
 
 def _boot_id() -> str:
+    """This boot's id, or "" when unreadable (records then compare within "no boot")."""
+    # Only a repair that is due reads it; a component check imports this module at start.
+    from healthcheck.sdk.proc import boot_id
+
     try:
-        with open("/proc/sys/kernel/random/boot_id") as fh:
-            return fh.read(64).strip()
+        return boot_id()
     except OSError:
         return ""
 
@@ -181,6 +202,7 @@ def _claim(path: str, target: str, cooldown: float) -> float | None:
 
     Returns ``None`` when the claim succeeded, else the seconds since the recorded repair.
     """
+    # json and contextlib (~2 ms) only once a repair is due; a healthy one-shot check never is.
     from healthcheck.sdk.state import locked_state
 
     boot = _boot_id()
@@ -195,7 +217,9 @@ def _claim(path: str, target: str, cooldown: float) -> float | None:
     return None
 
 
-def _within_cooldown(state, target: str, boot: str, now: float, cooldown: float) -> float | None:
+def _within_cooldown(
+    state: dict[str, Any], target: str, boot: str, now: float, cooldown: float
+) -> float | None:
     """Seconds since the repair of ``target`` recorded in ``state`` if within ``cooldown``."""
     last = state.get(target)
     if isinstance(last, dict) and last.get("boot_id") == boot:
@@ -208,10 +232,8 @@ def _within_cooldown(state, target: str, boot: str, now: float, cooldown: float)
     return None
 
 
-def decide(ctx, repair: Repair) -> tuple[bool, str]:
+def _decide(ctx: CheckContext, repair: Repair) -> tuple[bool, str]:
     """Whether the policy allows a repair now, and why (one line)."""
-    from healthcheck.sdk.duration import format_duration
-
     opts = ctx.options
     cooldown = float(getattr(opts, "cooldown_time", 120.0))
     try:
@@ -229,7 +251,7 @@ def decide(ctx, repair: Repair) -> tuple[bool, str]:
     return True, f"up {format_duration(round(uptime))}"
 
 
-def apply(checker: str, ctx, repair: Repair) -> str:
+def apply(checker: str, ctx: CheckContext, repair: Repair) -> str:
     """Run ``repair`` if the policy allows it; return the one-line account that was logged.
 
     In a dry run (:func:`dry_run_only` or ``dry_run_repair``) nothing is run or recorded: the
@@ -239,7 +261,7 @@ def apply(checker: str, ctx, repair: Repair) -> str:
     if not getattr(opts, "enable_repair", True):
         return ""
     dry_run = _dry_run or bool(getattr(opts, "dry_run_repair", False))
-    allowed, why = decide(ctx, repair)
+    allowed, why = _decide(ctx, repair)
     try:
         if dry_run:
             why = _preview(checker, ctx, repair, allowed, why)
@@ -251,7 +273,7 @@ def apply(checker: str, ctx, repair: Repair) -> str:
     return why
 
 
-def _preview(checker: str, ctx, repair: Repair, allowed: bool, why: str) -> str:
+def _preview(checker: str, ctx: CheckContext, repair: Repair, allowed: bool, why: str) -> str:
     """The dry run's account: the policy's verdict and the cooldown, claimed only in memory."""
     what = _text(repair.describe, ctx)
     target = _text(repair.target, ctx)
@@ -270,18 +292,17 @@ def _preview(checker: str, ctx, repair: Repair, allowed: bool, why: str) -> str:
 
 # The repairs a dry run would have made, as the state file would record them (path -> state),
 # so that its later previews hit the cooldown as the real runs would.
-_dry_claims: dict[str, dict] = {}
+_dry_claims: dict[str, dict[str, Any]] = {}
 
 
-def _claim_in_memory(checker: str, ctx, target: str) -> str | None:
+def _claim_in_memory(checker: str, ctx: CheckContext, target: str) -> str | None:
     """Why the claim would fail (a repair within the cooldown, on disk or in this dry run);
     ``None`` after recording the would-be repair in memory. The state file is only read."""
-    from healthcheck.sdk.duration import format_duration
-    from healthcheck.sdk.state import read_state
+    from healthcheck.sdk.state import read_state  # json: only a dry run with a PROBLEM needs it
 
     opts = ctx.options
     cooldown = float(getattr(opts, "cooldown_time", 120.0))
-    path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
+    path = state_path(getattr(opts, "state_dir", _DEFAULT_STATE_DIR), checker)
     try:
         on_disk = read_state(path)
     except (OSError, ValueError):
@@ -304,13 +325,12 @@ def _claim_in_memory(checker: str, ctx, target: str) -> str | None:
     )
 
 
-def _run_claimed(checker: str, ctx, repair: Repair, what: str, why: str) -> str:
-    from healthcheck.sdk.duration import format_duration
-    from healthcheck.sdk.state import StateError
+def _run_claimed(checker: str, ctx: CheckContext, repair: Repair, what: str, why: str) -> str:
+    from healthcheck.sdk.state import StateError  # json: only a repair that is due needs it
 
     opts = ctx.options
     cooldown = float(getattr(opts, "cooldown_time", 120.0))
-    path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
+    path = state_path(getattr(opts, "state_dir", _DEFAULT_STATE_DIR), checker)
     try:
         since = _claim(path, _text(repair.target, ctx), cooldown)
     except (StateError, OSError, ValueError) as exc:

@@ -14,6 +14,7 @@ someone else (a shared state directory, ``/var/log``, a mounted host path):
   the file back to where that write began, so no fragment merges with the next line.
 
 Only ``os``, ``errno`` and ``stat`` are imported: one-shot checks pay for this module.
+Documented in ``docs/sdk.md``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
+
+__all__ = ["append_whole", "open_append", "open_regular", "read_regular", "replace_file"]
 
 # Each open also gets O_CLOEXEC: no child we run inherits a descriptor of ours.
 _SAFE = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -69,7 +72,7 @@ def read_regular(path: str, limit: int) -> bytes:
     """At most ``limit`` bytes of the regular file at ``path`` (``FileNotFoundError`` if absent)."""
     fd = open_regular(path, os.O_RDONLY)
     try:
-        chunks = []
+        chunks: list[bytes] = []
         remaining = limit
         while remaining > 0:
             chunk = os.read(fd, min(remaining, 1 << 20))
@@ -102,7 +105,7 @@ def _create_temp(directory: str, base: str, mode: int) -> tuple[int, str]:
     raise OSError(errno.EEXIST, "cannot create a temporary file", directory)
 
 
-def fsync_directory(directory: str) -> None:
+def _fsync_directory(directory: str) -> None:
     """Make a rename in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -134,7 +137,7 @@ def replace_file(path: str, data: bytes, mode: int = 0o600) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fsync_directory(directory)
+    _fsync_directory(directory)
 
 
 def open_append(path: str, mode: int = 0o644) -> int:

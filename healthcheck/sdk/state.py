@@ -9,6 +9,9 @@ We run as root and the state directory may be shared, so every file here is open
 :mod:`healthcheck.sdk.safefile`: a symlink, FIFO or device at a state or lock file's name is an
 error (one line), never followed or waited on, and the temporary file of a replacement is created
 exclusively under an unpredictable name.
+
+Documented in ``docs/sdk.md``; :func:`read_only` is the host's (the agent's dry run), not part of
+the SDK.
 """
 
 from __future__ import annotations
@@ -17,6 +20,24 @@ import errno
 import json
 import os
 import time
+
+from healthcheck.sdk.safefile import open_regular, read_regular, replace_file
+from healthcheck.sdk.text import LOG_LIMIT, one_line
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a one-shot check ~2 ms
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+    from typing import Any
+
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "MAX_STATE_BYTES",
+    "StateError",
+    "locked_state",
+    "read_state",
+    "write_state",
+]
 
 DEFAULT_STATE_DIR = "/var/lib/node-healthcheck"
 MAX_STATE_BYTES = 1 << 20
@@ -41,20 +62,16 @@ class StateError(OSError):
 
 
 def _describe(path: str, action: str, exc: OSError) -> StateError:
-    from healthcheck.sdk.text import LOG_LIMIT, one_line
-
     reason = exc.strerror or str(exc)
     where = one_line(path, LOG_LIMIT)  # the state directory comes from argv or a config file
     return StateError(f"cannot {action} state file {where}: {reason} (see --state-dir)")
 
 
-def read_state(path: str) -> dict:
+def read_state(path: str) -> dict[str, Any]:
     """The state stored at ``path``; an absent, empty or corrupt file reads as ``{}``.
 
     Raises :class:`StateError` when ``path`` cannot be read or is not a regular file.
     """
-    from healthcheck.sdk.safefile import read_regular
-
     try:
         data = read_regular(path, MAX_STATE_BYTES + 1)
     except FileNotFoundError:
@@ -70,18 +87,14 @@ def read_state(path: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def write_state(path: str, state: dict) -> None:
+def write_state(path: str, state: dict[str, Any]) -> None:
     """Replace ``path`` with ``state`` atomically (write, fsync, rename, fsync the directory)."""
-    from healthcheck.sdk.safefile import replace_file
-
     if _read_only:
         return
     directory = os.path.dirname(path) or "."
     try:
         payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:  # not JSON, or an int past Python's 4300 digits
-        from healthcheck.sdk.text import LOG_LIMIT, one_line
-
         raise StateError(
             f"cannot write state file {one_line(path, LOG_LIMIT)}: {one_line(exc, 200)}"
         ) from None
@@ -92,7 +105,7 @@ def write_state(path: str, state: dict) -> None:
         raise _describe(path, "write", exc) from None
 
 
-def locked_state(path: str, wait: float = 5.0):
+def locked_state(path: str, wait: float = 5.0) -> AbstractContextManager[dict[str, Any]]:
     """Hold the lock for ``path`` and yield its state as a dict; write it back if it changed.
 
     After :func:`read_only` it only reads (no lock, nothing written). Waits at most ``wait``
@@ -105,10 +118,8 @@ def locked_state(path: str, wait: float = 5.0):
     return contextlib.contextmanager(_locked_state)(path, wait)
 
 
-def _locked_state(path: str, wait: float):
-    import fcntl
-
-    from healthcheck.sdk.safefile import open_regular
+def _locked_state(path: str, wait: float) -> Iterator[dict[str, Any]]:
+    import fcntl  # with contextlib: only a check that records state pays for it
 
     if _read_only:
         yield read_state(path)  # no lock: a reader needs none, and the lock file is a write
@@ -129,8 +140,6 @@ def _locked_state(path: str, wait: float):
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise _describe(lock_path, "lock", exc) from None
                 if time.monotonic() > give_up:
-                    from healthcheck.sdk.text import LOG_LIMIT, one_line
-
                     where = one_line(path, LOG_LIMIT)
                     raise StateError(
                         f"cannot lock state file {where}: another run holds it"

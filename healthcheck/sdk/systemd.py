@@ -12,24 +12,44 @@ Unit names come from flags and config files, so every one is checked against sys
 (:func:`check_unit_name`) before it reaches an argv, and goes after ``--``: a name can be neither
 an option (``--host=root@evil`` would make systemctl act on another machine) nor a glob pattern
 (``systemctl kill 'kube*'`` would kill every matching unit).
+
+Documented in ``docs/sdk.md``.
 """
 
 from __future__ import annotations
 
 import time
 
+from healthcheck.sdk.text import LOG_LIMIT, one_line
+
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a one-shot check ~2 ms
+if TYPE_CHECKING:
+    from healthcheck.sdk.process import ProgramResult
+
+__all__ = [
+    "COMMAND_TIMEOUT",
+    "DEFAULT_SYSTEMCTL",
+    "UNIT_NAME_MAX",
+    "SystemdError",
+    "check_unit_name",
+    "kill_main",
+    "show_properties",
+    "unit_option",
+    "unit_uptime",
+]
+
 DEFAULT_SYSTEMCTL = "systemctl"
 COMMAND_TIMEOUT = 10.0  # NPD's CmdTimeout
-UPTIME_PROPERTIES = "InactiveExitTimestampMonotonic,InactiveExitTimestamp"
-MAX_USEC_DIGITS = 20  # a uint64 of microseconds
+_UPTIME_PROPERTIES = "InactiveExitTimestampMonotonic,InactiveExitTimestamp"
+_MAX_USEC_DIGITS = 20  # a uint64 of microseconds
 
 
 # systemd's unit-name.c: the characters of a unit prefix, the extra one of an instance, the
 # length limit (UNIT_NAME_MAX less the NUL) and the unit types.
-UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\")
-INSTANCE_CHARS = UNIT_CHARS | {"@"}
+_UNIT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\")
+_INSTANCE_CHARS = _UNIT_CHARS | {"@"}
 UNIT_NAME_MAX = 255
-UNIT_TYPES = (
+_UNIT_TYPES = (
     "service",
     "socket",
     "target",
@@ -57,20 +77,18 @@ def check_unit_name(name: str) -> str:
     may not start with ``-`` (systemd's only such units are ``-.mount`` and ``-.slice``, never a
     component's service), so it can never be read as an option by any program.
     """
-    full = name if name.rpartition(".")[2] in UNIT_TYPES and "." in name else name + ".service"
+    full = name if name.rpartition(".")[2] in _UNIT_TYPES and "." in name else name + ".service"
     prefix, _, kind = full.rpartition(".")
     base, _, instance = prefix.partition("@")
     valid = (
         len(full) <= UNIT_NAME_MAX
         and not name.startswith("-")
-        and kind in UNIT_TYPES
+        and kind in _UNIT_TYPES
         and base != ""
-        and all(c in UNIT_CHARS for c in base)
-        and all(c in INSTANCE_CHARS for c in instance)
+        and all(c in _UNIT_CHARS for c in base)
+        and all(c in _INSTANCE_CHARS for c in instance)
     )
     if not valid:
-        from healthcheck.sdk.text import one_line
-
         raise ValueError(
             f'invalid unit name "{one_line(name, 40, marker="…")}" '
             "(systemd allows A-Z a-z 0-9 :-_.\\@, up to 255)"
@@ -83,8 +101,10 @@ def unit_option(text: str) -> str:
     return text if text == "" else check_unit_name(text)
 
 
-def _run(argv: list[str], timeout: float, what: str):
+def _run(argv: list[str], timeout: float, what: str) -> ProgramResult:
     """Run systemctl; ``what`` names the call in errors (``show kubelet``)."""
+    # subprocess and selectors only when systemctl runs: a component check imports this module
+    # for unit_option, and a healthy one never calls systemctl.
     from healthcheck.sdk.process import run_program
 
     result = run_program(argv, timeout=timeout)
@@ -93,8 +113,6 @@ def _run(argv: list[str], timeout: float, what: str):
     if result.timed_out:
         raise SystemdError(f"systemd not reachable: {argv[0]} {what} timed out")
     if result.returncode != 0:
-        from healthcheck.sdk.text import one_line
-
         detail = " ".join(one_line(result.stderr.decode("utf-8", "replace"), 400).split())[:200]
         detail = detail or "no output"
         raise SystemdError(f"systemctl {what} failed (exit {result.returncode}): {detail}")
@@ -109,7 +127,11 @@ def _checked(unit: str) -> None:
 
 
 def show_properties(
-    unit: str, properties: str, *, systemctl: str = DEFAULT_SYSTEMCTL, timeout=COMMAND_TIMEOUT
+    unit: str,
+    properties: str,
+    *,
+    systemctl: str = DEFAULT_SYSTEMCTL,
+    timeout: float = COMMAND_TIMEOUT,
 ) -> dict[str, str]:
     """``systemctl show --property=... -- UNIT`` as a dict of the printed ``Name=value`` lines.
 
@@ -118,7 +140,7 @@ def show_properties(
     _checked(unit)
     argv = [systemctl, "show", f"--property={properties}", "--", unit]
     result = _run(argv, timeout, f"show {unit}")
-    values = {}
+    values: dict[str, str] = {}
     for line in result.stdout.decode("utf-8", "replace").splitlines():
         name, sep, value = line.partition("=")
         if sep:
@@ -134,7 +156,7 @@ def _parse_wall_clock(text: str) -> float:
     _, day, clock, zone = parts
     parsed = time.strptime(f"{day} {clock}", "%Y-%m-%d %H:%M:%S")
     if zone in ("UTC", "GMT"):
-        import calendar
+        import calendar  # only systemd too old for the monotonic timestamp needs it
 
         return float(calendar.timegm(parsed))
     if zone in time.tzname:
@@ -151,11 +173,11 @@ def unit_uptime(
     Raises :class:`SystemdError` when systemctl cannot be run or fails ("systemd not reachable"),
     or when the unit never started.
     """
-    values = show_properties(unit, UPTIME_PROPERTIES, systemctl=systemctl, timeout=timeout)
+    values = show_properties(unit, _UPTIME_PROPERTIES, systemctl=systemctl, timeout=timeout)
     monotonic = values.get("InactiveExitTimestampMonotonic", "")
     # systemd prints a uint64 in ASCII: "²" or "٣" (str.isdigit) or 400 digits (float overflow)
     # is not one, and falls through to the wall-clock form like any other unreadable value.
-    if monotonic.isascii() and monotonic.isdigit() and len(monotonic) <= MAX_USEC_DIGITS:
+    if monotonic.isascii() and monotonic.isdigit() and len(monotonic) <= _MAX_USEC_DIGITS:
         if int(monotonic) == 0:
             raise SystemdError(f"unit {unit} has never started (InactiveExitTimestamp is empty)")
         return time.clock_gettime(time.CLOCK_MONOTONIC) - int(monotonic) / 1e6
@@ -167,8 +189,6 @@ def unit_uptime(
     try:
         return time.time() - _parse_wall_clock(wall)
     except (ValueError, OverflowError) as exc:
-        from healthcheck.sdk.text import LOG_LIMIT, one_line
-
         # systemctl's output is echoed into a condition message: bounded, one line.
         raise SystemdError(
             one_line(

@@ -3,10 +3,19 @@
 Checker messages, plugin output, metadata fields, HTTP reason phrases, YAML values and argv
 echoed in errors all pass through :func:`one_line` before they reach protocol stdout, a
 NodeCondition, an Event or a log line. It is cheap to import (no imports at all), because every
-one-shot check pays for it.
+one-shot check pays for it. Documented in ``docs/sdk.md``.
 """
 
 from __future__ import annotations
+
+__all__ = [
+    "CONDITION_LIMIT",
+    "LOG_LIMIT",
+    "PROTOCOL_LIMIT",
+    "RESULT_LIMIT",
+    "one_line",
+    "short_repr",
+]
 
 # Limits callers pick from, so that the same kind of text is cut the same way everywhere.
 PROTOCOL_LIMIT = 80  # NPD's default max_output_length
