@@ -124,12 +124,16 @@ BUDGET = {case: count + max(4, round(count * 0.1)) for case, count in MEASURED.i
 
 
 # Runs a console script exactly as its shebang line would (no runpy, nothing imported by the
-# probe itself) and, however it exits, writes the names in sys.modules to a file.
+# probe itself; under -P, with the script's directory first on sys.path instead of the working
+# directory, so the installed package is measured and not the source tree) and, however it exits,
+# writes the names in sys.modules to a file.
 # ``python -X importtime`` cannot be used: it does not see modules loaded through
 # importlib.import_module, which is how a checker's entry point is loaded.
 PROBE = (
     "import sys\n"
     "sys.argv = sys.argv[1:]\n"
+    "if sys.argv:\n"
+    "    sys.path.insert(0, sys.argv[0].rpartition('/')[0])\n"
     "try:\n"
     "    if sys.argv:\n"
     "        with open(sys.argv[0]) as fh:\n"
@@ -145,7 +149,11 @@ def _imported(argv: list[str], dump, env: dict[str, str] | None = None):
     """The modules loaded by ``argv`` (a Python script and its arguments), and the process."""
     code = PROBE.replace("DUMP_PATH", repr(str(dump)))
     proc = subprocess.run(
-        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, env=env
+        [sys.executable, "-P", "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     return set(dump.read_text().split()), proc
 
