@@ -36,29 +36,29 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agent import (  # bench/agent.py: the same healthy world its rest phase measures the agent in
+    TreeSampler,
     die_with_bench,
+    proc_usage,
     standin_systemctl,
     start_runtime,
     stop_process,
 )
+from coldstart import RSS_PROBE, timed_run  # bench/coldstart.py: one run, and its VmHWM
 
 REPO = Path(__file__).resolve().parent.parent
 SIDES = ("before", "after")
-TICK = os.sysconf("SC_CLK_TCK")
 # The probes run a console script as its shebang would: under -P (so the working directory,
 # perhaps a source tree, is not on sys.path) with the script's directory first on sys.path.
-# This one writes the names in sys.modules at the end.
+# This one writes the names in sys.modules at the end (RSS_PROBE, from coldstart, the VmHWM).
 MODULES_PROBE = (
     "import sys\n"
     "sys.argv = sys.argv[1:]\n"
@@ -71,21 +71,6 @@ MODULES_PROBE = (
     "    sys.stderr.write('\\nMODULES ' + ' '.join(sys.modules) + '\\n')\n"
 )
 STARTUP_PROBE = "import sys; sys.stderr.write('\\nMODULES ' + ' '.join(sys.modules) + '\\n')"
-# wait4's ru_maxrss would count the bench's own pages between fork and exec; read VmHWM instead.
-RSS_PROBE = (
-    "import atexit, sys\n"
-    "def report():\n"
-    "    with open('/proc/self/status') as fh:\n"
-    "        hwm = [l for l in fh if l.startswith('VmHWM:')][0].split()[1]\n"
-    "    sys.stderr.write(f'\\nVMHWM {hwm}\\n')\n"
-    "atexit.register(report)\n"
-    "sys.argv = sys.argv[1:]\n"
-    "sys.path.insert(0, sys.argv[0].rpartition('/')[0])\n"
-    "with open(sys.argv[0]) as fh:\n"
-    "    code = compile(fh.read(), sys.argv[0], 'exec')\n"
-    "exec(code, {'__name__': '__main__'})\n"
-)
-
 
 # ------------------------------------------------------------------------------ statistics
 
@@ -122,12 +107,6 @@ def fake_proc(root: Path) -> str:
     return str(root)
 
 
-def timed(argv: list[str]) -> tuple[float, int]:
-    start = time.perf_counter()
-    code = subprocess.call(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start, code
-
-
 def probe(python: str, code: str, argv: list[str], marker: str) -> str:
     """Run ``code`` with ``argv``; what follows ``marker`` on its stderr. A failed check (exit
     code 2 or more: bad flags, an import error) stops the bench rather than measure it."""
@@ -158,17 +137,17 @@ def cold_start(bins: dict[str, Path], runs: int, tmp: Path) -> dict:
     bare = [str(bins["after"] / "python"), "-c", "pass"]
     for _ in range(5):  # page cache and .pyc files warm on both sides
         for side in SIDES:
-            timed(argv[side])
-        timed(bare)
+            timed_run(argv[side])
+        timed_run(bare)
     times: dict[str, list[float]] = {side: [] for side in (*SIDES, "python -c pass")}
     codes: dict[str, set[int]] = {side: set() for side in SIDES}
     for i in range(runs):
         order = SIDES if i % 2 == 0 else SIDES[::-1]
         for side in order:
-            elapsed, code = timed(argv[side])
+            elapsed, code = timed_run(argv[side])
             times[side].append(elapsed)
             codes[side].add(code)
-        times["python -c pass"].append(timed(bare)[0])
+        times["python -c pass"].append(timed_run(bare)[0])
     report: dict = {"command": "healthcheck check conntrack --proc-root <10% full>", "runs": runs}
     for side, values in times.items():
         report[side] = {
@@ -209,50 +188,6 @@ def agent_config(path: Path, state_dir: Path, cri_socket: str | None) -> list[st
     return [c.get("name", c.get("checker")) for c in config["checks"]]
 
 
-class Sampler:
-    """Every ``every`` seconds: the summed RSS of a process and its descendants, and its CPU."""
-
-    def __init__(self, pid: int, every: float = 1.0) -> None:
-        self.pid = pid
-        self._root = psutil.Process(pid)
-        self._every = every
-        self.rss_kib: list[int] = []
-        self.daemon_rss_kib: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                procs = [self._root, *self._root.children(recursive=True)]
-                own = self._root.memory_info().rss
-            except psutil.Error:
-                return
-            total = 0
-            for proc in procs:
-                try:
-                    total += proc.memory_info().rss
-                except psutil.Error:
-                    continue
-            self.daemon_rss_kib.append(own // 1024)
-            self.rss_kib.append(total // 1024)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-def daemon_usage(pid: int) -> tuple[float, int]:
-    """(CPU seconds, its own and its waited-for children's; VmHWM KiB) of a live process."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
-    with open(f"/proc/{pid}/status") as fh:
-        hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
-    return cpu, hwm
-
-
 def spawn(argv: list[str], log: Path, env: dict) -> subprocess.Popen:
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -282,7 +217,7 @@ def side_by_side(bins: dict[str, Path], minutes: float, tmp: Path, started: list
         since = time.time()
         procs = {side: spawn(argvs[side], tmp / f"agent-{side}.log", world) for side in SIDES}
         started.extend(procs.values())
-        samplers = {side: Sampler(proc.pid) for side, proc in procs.items()}
+        samplers = {side: TreeSampler(proc.pid, 1.0) for side, proc in procs.items()}
         time.sleep(minutes * 60)
         report: dict = {
             "minutes": minutes,
@@ -293,15 +228,12 @@ def side_by_side(bins: dict[str, Path], minutes: float, tmp: Path, started: list
             samplers[side].stop()
             if proc.poll() is not None:
                 raise SystemExit(f"the {side} agent exited with {proc.returncode}: {tmp}")
-            cpu, hwm = daemon_usage(proc.pid)
-            rss = samplers[side].rss_kib
+            cpu, hwm = proc_usage(proc.pid)
+            rss = samplers[side].samples
             report[side] = {
                 "peak_rss_mib": round(max(rss) / 1024, 1),
                 "mean_rss_mib": round(statistics.mean(rss) / 1024, 1),
                 "daemon_vmhwm_mib": round(hwm / 1024, 1),
-                "daemon_mean_rss_mib": round(
-                    statistics.mean(samplers[side].daemon_rss_kib) / 1024, 1
-                ),
                 "samples": len(rss),
                 "cpu_seconds_with_children": round(cpu, 2),
                 "cpu_share_of_one_core_pct": round(100 * cpu / (minutes * 60), 3),

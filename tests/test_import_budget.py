@@ -273,8 +273,20 @@ def cri_socket(tmp_path_factory):
 
 
 def _component_args(node) -> list[str]:
-    """A component check as NPD's configs run it, with repair kept off this machine."""
+    """A component check as NPD's configs run it (repair on), with a private state directory and
+    a stand-in systemctl that fails, so a repair could never touch this machine."""
     return [f"--systemctl={node['systemctl']}", f"--state-dir={node['state']}"]
+
+
+def _log_counter_args(node) -> list[str]:
+    """NPD's kernel OOM counter over the real journal file: one match, so a problem (exit 1)."""
+    return [
+        "--journald-source=kernel",
+        f"--log-path={node['journal']}",
+        "--lookback=5m",
+        "--pattern=kernel: Out of memory.*",
+        "--count=1",
+    ]
 
 
 # name -> (console script, argv builder, expected exit code, family, component or None)
@@ -321,15 +333,7 @@ CASES = {
     ),
     "log-counter": (
         "healthcheck",
-        lambda n: [
-            "check",
-            "log-counter",
-            "--journald-source=kernel",
-            f"--log-path={n['journal']}",
-            "--lookback=5m",
-            "--pattern=kernel: Out of memory.*",
-            "--count=1",
-        ],
+        lambda n: ["check", "log-counter", *_log_counter_args(n)],
         1,
         "log_counter",
         None,
@@ -356,13 +360,7 @@ CASES = {
     ),
     "log-counter (drop-in)": (
         "log-counter",
-        lambda n: [
-            "--journald-source=kernel",
-            f"--log-path={n['journal']}",
-            "--lookback=5m",
-            "--pattern=kernel: Out of memory.*",
-            "--count=1",
-        ],
+        _log_counter_args,
         1,
         "log_counter",
         None,
