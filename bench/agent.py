@@ -72,7 +72,8 @@ def proc_usage(pid: int) -> tuple[float, int]:
 
 
 class TreeSampler:
-    """Samples the summed RSS of a process and all its descendants; keeps the peak."""
+    """Samples the summed RSS of a process and all its descendants; keeps the peak, and every
+    sample (KiB) in ``samples``."""
 
     def __init__(self, pid: int, every: float) -> None:
         import psutil
@@ -81,6 +82,7 @@ class TreeSampler:
         self._every = every
         self.peak_kib = 0
         self.peak_processes = 0
+        self.samples: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -99,6 +101,7 @@ class TreeSampler:
                     total += proc.memory_info().rss
                 except psutil.Error:
                     continue
+            self.samples.append(total // 1024)
             if total // 1024 > self.peak_kib:
                 self.peak_kib = total // 1024
                 self.peak_processes = len(procs)

@@ -18,7 +18,10 @@ import sys
 import time
 
 # wait4's ru_maxrss counts the parent's pages between fork and exec (the bench's own ~13 MiB),
-# so peak RSS is read from the child itself: VmHWM of its own address space, at exit.
+# so peak RSS is read from the child itself: VmHWM of its own address space, at exit. Run it
+# under -P: the script's directory goes first on sys.path, as when the script runs by its
+# shebang, and not the working directory (a source tree would be imported instead of the
+# installed package).
 RSS_PROBE = (
     "import atexit, sys\n"
     "def report():\n"
@@ -28,6 +31,7 @@ RSS_PROBE = (
     "atexit.register(report)\n"
     "sys.argv = sys.argv[1:]\n"
     "if sys.argv:\n"
+    "    sys.path.insert(0, sys.argv[0].rpartition('/')[0])\n"
     "    with open(sys.argv[0]) as fh:\n"
     "        code = compile(fh.read(), sys.argv[0], 'exec')\n"
     "    exec(code, {'__name__': '__main__'})\n"
@@ -44,7 +48,10 @@ def timed_run(argv: list[str]) -> tuple[float, int]:
 def peak_rss_kib(script_argv: list[str]) -> int:
     """Peak resident set of a Python script run (``[]`` for the bare interpreter)."""
     proc = subprocess.run(
-        [sys.executable, "-c", RSS_PROBE, *script_argv], capture_output=True, text=True, timeout=60
+        [sys.executable, "-P", "-c", RSS_PROBE, *script_argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return int(proc.stderr.rsplit("VMHWM ", 1)[1].split()[0])
 
