@@ -1,10 +1,11 @@
-"""What the component checkers (kubelet, kube-proxy, docker, cri) share: NPD's health-checker.
+"""The component checker factory (kubelet, kube-proxy, docker, cri): NPD's health-checker.
 
 A component checker is a *probe* (is the component answering?) wrapped in NPD's CheckHealth
-(spec section 3): the probe, then the log-pattern check on every run, then NPD's output line.
-The repair (``systemctl kill --kill-who=main``) is declared here and run by the runner through
-:mod:`healthcheck.sdk.repair`'s shared policy. The plugins in ``healthcheck_plugins`` only add
-their probe, their options and their NPD declaration.
+(spec section 3): the probe, then the log-pattern check on every run (:mod:`.logmatch`), then
+NPD's output line. The repair (``systemctl kill --kill-who=main``) is declared here and run by
+the runner through :mod:`healthcheck.sdk.repair`'s shared policy. Each component's module only
+adds its probe, its options and its NPD declaration; the HTTP components take
+:func:`http_probe`, which checks its URL as Go would (:mod:`.gourl`).
 """
 
 from __future__ import annotations
