@@ -6,14 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healthcheck.sdk.patterns import PatternError, compile_re2, go_syntax_error, single_line
 from healthcheck_plugins.log_counter.logbuffer import (
     LogCounter,
     Matcher,
-    PatternError,
     compile_pattern,
-    go_syntax_error,
     reference_match,
-    single_line,
     trim_space,
 )
 
@@ -257,19 +255,16 @@ def test_batching_is_used_for_the_shipped_patterns_only_when_safe():
 def test_an_open_quote_is_closed_inside_the_wrapper(expr, matches, misses):
     """Before: Go accepts \\Q without \\E (quote to the end), but the wrapper's ')' became part
     of the quote, so a valid pattern failed to compile (found by the Go-syntax fuzz)."""
-    from healthcheck_plugins.log_counter.logbuffer import group
-
     assert go_syntax_error(expr) is None
     regex = compile_pattern(expr)
     assert all(regex.search(text) for text in matches)
     assert not any(regex.search(text) for text in misses)
-    re2 = pytest.importorskip("re2")
-    assert re2.compile(f"\\A{group(expr)}\\z").fullmatch(matches[0]) is not None
+    assert compile_re2(expr, prefix="\\A", anchor="\\z").fullmatch(matches[0]) is not None
 
 
 def test_a_per_line_pattern_with_an_open_quote_compiles():
-    from healthcheck_plugins.component import checker as component
+    from healthcheck_plugins.component.logmatch import compile_pattern as component_pattern
 
-    regex = component.compile_pattern("oom\\Q(kill", per_line=True)
+    regex = component_pattern("oom\\Q(kill", per_line=True)
     assert regex.search(b"first\nkernel: oom(kill happened\n") is not None
     assert regex.search(b"kernel: oomkill\n") is None

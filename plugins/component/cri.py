@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from healthcheck import Condition, Option, hookimpl
+from healthcheck.sdk.duration import format_duration
 from healthcheck.sdk.text import one_line
+from healthcheck_plugins.component import criapi as cri
 from healthcheck_plugins.component.checker import component_checker, probe_timeout
 
 CONDITION = Condition(
@@ -26,7 +29,7 @@ CONDITION = Condition(
 
 
 def _crictl_probe(ctx) -> str | None:
-    from healthcheck.sdk.duration import format_duration
+    # Here, not at the top: subprocess and selectors (run_program) are only for --use-crictl.
     from healthcheck.sdk.process import run_program
 
     opts = ctx.options
@@ -54,10 +57,6 @@ def _said(condition) -> str:
 
 
 def _grpc_probe(ctx) -> str | None:
-    import time
-
-    from healthcheck_plugins.component import criapi as cri
-
     opts = ctx.options
     endpoint = opts.cri_socket_path
     deadline = time.monotonic() + probe_timeout(ctx)
@@ -98,14 +97,12 @@ def probe(ctx) -> str | None:
 
 
 def validate(options) -> None:
-    from healthcheck_plugins.component.criapi import socket_path
-
     # NPD's IsValid: both must be set for cri.
     if not options.crictl_path:
         raise ValueError("--crictl-path must not be empty")
     if not options.cri_socket_path:
         raise ValueError("--cri-socket-path must not be empty")
-    socket_path(options.cri_socket_path)
+    cri.socket_path(options.cri_socket_path)
 
 
 CHECKER = component_checker(

@@ -8,6 +8,7 @@ stacks for the post-mortem), then kills it, as NPD does.
 from __future__ import annotations
 
 from healthcheck import Condition, Option, hookimpl
+from healthcheck.sdk import http
 from healthcheck_plugins.component.checker import component_checker, probe_timeout
 
 CONDITION = Condition(
@@ -21,8 +22,6 @@ KEEP_BYTES = 4096  # all the probe looks at is the first non-blank byte
 
 
 def probe(ctx) -> str | None:
-    from healthcheck.sdk import http
-
     socket_path = ctx.options.docker_socket
     try:
         response = http.request(

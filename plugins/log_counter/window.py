@@ -6,6 +6,8 @@ Pure functions of ``now`` and the uptime, so tests pin every case without a cloc
 
 from __future__ import annotations
 
+import time
+
 from healthcheck.sdk.duration import DurationError, parse_duration
 
 
@@ -20,8 +22,7 @@ def uptime(proc_root: str = "/proc") -> float:
         with open(f"{proc_root}/uptime", "rb") as fh:
             return float(fh.read(64).split()[0])
     except (OSError, ValueError, IndexError):
-        import time
-
+        # Here, not at the top: psutil costs ~15 ms to import (see above), only for this fallback.
         import psutil
 
         return time.time() - psutil.boot_time()
@@ -35,6 +36,7 @@ def _optional_duration(text: str, what: str) -> float | None:
     try:
         return parse_duration(text)
     except DurationError as exc:
+        # Here, not at the top: pflag costs ~2.5 ms to import; only an error message needs it.
         from healthcheck.sdk.pflag import go_quote
 
         message = f"failed to parse {what} duration {go_quote(text)}: {exc.go_message}"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from journalfile import Record
 
-from healthcheck_plugins.component import checker as component
+from healthcheck_plugins.component import logmatch
 
 
 @pytest.fixture
@@ -173,28 +173,28 @@ def test_window_edges(make_journal):
         ]
     )
     for backend in ("native", "journalctl"):
-        counts = component.count_pattern_matches(
+        counts = logmatch.count_pattern_matches(
             "kubelet", ["EDGE ERROR"], t, directory=directory, backend=backend
         )
         assert counts == {"EDGE ERROR": 2}, backend
 
 
 def test_window_start():
-    assert component.window_start(1000.0, 100.0, 0.0) == 900.0
-    assert component.window_start(1000.0, 100.0, 30.0) == 970.0
-    assert component.window_start(1000.0, 100.0, 100.0) == 900.0  # not shorter: service start
-    assert component.window_start(1000.0, 100.0, 500.0) == 900.0
+    assert logmatch.window_start(1000.0, 100.0, 0.0) == 900.0
+    assert logmatch.window_start(1000.0, 100.0, 30.0) == 970.0
+    assert logmatch.window_start(1000.0, 100.0, 100.0) == 900.0  # not shorter: service start
+    assert logmatch.window_start(1000.0, 100.0, 500.0) == 900.0
 
 
 def test_log_pattern_flag_as_npd():
     """NPD's TestLogPatternFlag."""
-    parse = component.parse_log_patterns
-    one = component.pattern_map(parse("10:pattern1"))
+    parse = logmatch.parse_log_patterns
+    one = logmatch.pattern_map(parse("10:pattern1"))
     assert one == {"pattern1": 10}
-    assert component.format_patterns(one) == "pattern1:10"
-    two = component.pattern_map(parse("10:pattern1,20:pattern2"))
-    assert component.format_patterns(two) == "pattern1:10 pattern2:20"
-    colon = component.pattern_map(parse("10:pattern1a:pattern1b,20:pattern2"))
+    assert logmatch.format_patterns(one) == "pattern1:10"
+    two = logmatch.pattern_map(parse("10:pattern1,20:pattern2"))
+    assert logmatch.format_patterns(two) == "pattern1:10 pattern2:20"
+    colon = logmatch.pattern_map(parse("10:pattern1a:pattern1b,20:pattern2"))
     assert colon == {"pattern1a:pattern1b": 10, "pattern2": 20}
     for bad in ("10:", "0:pattern1", ":pattern1", ":", "notAnInteger:pattern1", "x:y", "0:x"):
         with pytest.raises(ValueError, match="invalid format"):
@@ -258,7 +258,7 @@ def test_non_ascii_case_insensitive_and_dot_is_one_character(make_journal):
     directory = make_journal(
         [_kubelet(t, 0, "ÜBERLASTUNG erkannt"), _kubelet(t, -1, "€x"), _kubelet(t, -2, "ab")]
     )
-    counts = component.count_pattern_matches(
+    counts = logmatch.count_pattern_matches(
         "kubelet", ["überlastung", "^.x$", "^a$"], t, directory=directory
     )
     assert counts == {"überlastung": 1, "^.x$": 1, "^a$": 0}
@@ -275,7 +275,7 @@ PIECES += ["^", "$", r"\z", r"\A", r"\n", r"\s", "(?s)", "(?m)", "(?-i)", "[^a]"
 def grep_patterns(draw):
     expr = "".join(draw(st.lists(st.sampled_from(PIECES), min_size=1, max_size=4)))
     try:
-        component.compile_pattern(expr)
+        logmatch.compile_pattern(expr)
     except ValueError:
         return "a"
     return expr
@@ -285,13 +285,13 @@ def grep_patterns(draw):
 @given(grep_patterns(), st.lists(st.text(alphabet="abAÉé \n", max_size=6), max_size=12))
 def test_batched_count_equals_a_search_per_message(pattern, messages):
     raw = [m.encode() for m in messages]
-    regex = component.compile_pattern(pattern)
+    regex = logmatch.compile_pattern(pattern)
     expected = sum(1 for m in raw if regex.search(m) is not None)
-    assert component.count_messages_containing(pattern, raw) == expected
+    assert logmatch.count_messages_containing(pattern, raw) == expected
 
 
 def test_batching_is_chosen_only_where_it_is_exact():
-    assert component.batchable("pleg is not healthy")
-    assert component.batchable("deadline exceeded|failed to reserve")
+    assert logmatch.batchable("pleg is not healthy")
+    assert logmatch.batchable("deadline exceeded|failed to reserve")
     for pattern in ("^pleg", "pleg$", r"pleg\z", r"a\nb", "(?s)a.b", r"a\sb", "[^a]"):
-        assert not component.batchable(pattern), pattern
+        assert not logmatch.batchable(pattern), pattern
