@@ -7,6 +7,8 @@ same methods run, the Events say ``dry run: would ...``, and nothing is written.
 
 from __future__ import annotations
 
+import logging
+
 from healthcheck._agent.conditions import Event
 from healthcheck._agent.remediation import rules as r
 from healthcheck._agent.remediation.drain import Drainer
@@ -14,6 +16,8 @@ from healthcheck.sdk.text import one_line
 
 EVENT_BYTES = 1000
 LIST_SHOWN = 10
+
+_log = logging.getLogger(__name__)
 
 
 def _names(pods) -> str:
@@ -42,7 +46,6 @@ class Actions:
         repairs=None,
         describe_repair=None,
         metrics=None,
-        log=None,
         drain_backoff: tuple[float, float] = (1.0, 30.0),
     ) -> None:
         self.config = config
@@ -54,7 +57,6 @@ class Actions:
         self.repairs = repairs or {}
         self.describe_repair = describe_repair or {}
         self.metrics = metrics
-        self.log = log or (lambda message: None)
         self.drainers = {
             rule.name: Drainer(
                 api,
@@ -79,7 +81,7 @@ class Actions:
         dry = rule is not None and self.is_dry(rule)
         text = one_line(f"{'dry run: would ' if dry else ''}{message}", EVENT_BYTES)
         prefix = f"rule {rule.name}: " if rule is not None else ""
-        self.log(f"remediation: {prefix}{text}")
+        _log.info("remediation: %s%s", prefix, text)
         self.emit_event(Event(kind, reason, text))
 
     def outcome(self, rule, outcome: str) -> None:
@@ -175,7 +177,7 @@ class Actions:
             )
             self.emit("Warning", "DrainBlocked", f"eviction refused: {by}; retrying", rule)
         for pod, error in list(result.errors.items())[:LIST_SHOWN]:
-            self.log(f"remediation: rule {rule.name}: evict {pod}: {error}")
+            _log.warning("remediation: rule %s: evict %s: %s", rule.name, pod, error)
         timed_out = now - state.drain_started > self.config.drain.timeout
         if not result.finished and not timed_out and not self.is_dry(rule):
             left = len(result.pending) + len(result.terminating)

@@ -15,9 +15,11 @@ would be done, and nothing is written: no patch, no eviction, no Lease, no repai
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 
+from healthcheck._agent.clock import rfc3339
 from healthcheck._agent.kube import ApiError
 from healthcheck._agent.loop import StepLoop
 from healthcheck._agent.remediation import rules as r
@@ -29,6 +31,8 @@ from healthcheck.sdk.text import one_line
 ACTIVE_TICK = 1.0
 IDLE_TICK = 3600.0
 ERROR_BYTES = 300
+
+_log = logging.getLogger(__name__)
 
 
 class Controller(StepLoop):
@@ -52,7 +56,6 @@ class Controller(StepLoop):
         describe_repair=None,
         dry_run: bool = False,
         metrics=None,
-        log=None,
         active_tick: float = ACTIVE_TICK,
         drain_backoff: tuple[float, float] = (1.0, 30.0),
         rng=None,
@@ -65,7 +68,6 @@ class Controller(StepLoop):
         self.own = own
         self.dry_run = dry_run or config.dry_run
         self.metrics = metrics
-        self.log = log or (lambda message: None)
         self.active_tick = active_tick
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.budget = Budget(
@@ -93,7 +95,6 @@ class Controller(StepLoop):
             repairs=repairs,
             describe_repair=describe_repair,
             metrics=metrics,
-            log=self.log,
             drain_backoff=drain_backoff,
         )
         self.foreign = [rule for rule in config.rules if own(rule.condition) is None]
@@ -306,7 +307,7 @@ class Controller(StepLoop):
         while a slot is held, at most a third of the lease, so the slot is still renewed."""
         self.failures += 1
         self.last_error = one_line(why, ERROR_BYTES)
-        self.log(f"remediation: {self.last_error}")
+        _log.warning("remediation: %s", self.last_error)
         self.store.view = None
         wait = min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
         if self.budget.held is not None:
@@ -382,7 +383,7 @@ class Controller(StepLoop):
         ):
             self.budget.release()
             # logged only: Events of one source share client-go's spam budget (25, then 1/5 min)
-            self.log("remediation: slot released")
+            _log.info("remediation: slot released")
         if self.budget.held is not None:
             wakes.append(self.budget.renew_due - mono)
         if self._polls():
@@ -401,8 +402,6 @@ class Controller(StepLoop):
     def _phase_message(self, rule, step, state) -> str:
         if state is None:
             if step.kind == r.PENDING and step.wake is not None:
-                from healthcheck._agent.clock import rfc3339
-
                 return f"acting at {rfc3339(step.wake)}"
             return ""
         done = ", ".join(state.done) or "nothing yet"

@@ -7,9 +7,20 @@ The agent calls :func:`start` once (long-running mode only) and feeds every chec
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import TYPE_CHECKING
+
+from healthcheck._agent.kube import load_client_config
+from healthcheck._agent.remediation.api import RemediationApi
+from healthcheck._agent.remediation.controller import Controller
+
+if TYPE_CHECKING:  # main imports this module, when remediation is configured
+    from healthcheck._agent.main import Agent
 
 CONDITIONS_TYPE = "NodeHealthcheckRemediation"
+
+_log = logging.getLogger(__name__)
 
 
 def _own(table, owned: set[str]):
@@ -52,19 +63,15 @@ def _repairs(config) -> tuple[dict, dict]:
     return runs, describes
 
 
-def start(agent, kubeconfig: str | None, *, dry_run: bool, log):
+def start(agent: Agent, kubeconfig: str | None, *, dry_run: bool) -> Controller | None:
     """Start the remediation loop of ``agent``; ``None`` when it cannot run (logged)."""
-    from healthcheck._agent.kube import load_client_config
-    from healthcheck._agent.remediation.api import RemediationApi
-    from healthcheck._agent.remediation.controller import Controller
-
     config = agent.config
     try:
         api = RemediationApi(load_client_config(kubeconfig))
     except ValueError as exc:
         if not dry_run:
             raise
-        log(f"remediation off in this dry run: {exc}")
+        _log.warning("remediation off in this dry run: %s", exc)
         return None
     metrics = None
     if agent.metrics is not None:
@@ -83,16 +90,17 @@ def start(agent, kubeconfig: str | None, *, dry_run: bool, log):
         describe_repair=describes,
         dry_run=dry_run,
         metrics=metrics,
-        log=log,
     )
     budget = (
         f"{config.remediation.max_percent:g}% of the nodes"
         if config.remediation.max_percent is not None
         else str(config.remediation.max_concurrent)
     )
-    log(
-        f"remediation: {len(config.remediation.rules)} rule(s), at most {budget} node(s) at once"
-        f"{' (dry run)' if controller.dry_run else ''}"
+    _log.info(
+        "remediation: %d rule(s), at most %s node(s) at once%s",
+        len(config.remediation.rules),
+        budget,
+        " (dry run)" if controller.dry_run else "",
     )
     controller.start()
     return controller
