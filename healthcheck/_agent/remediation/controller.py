@@ -26,6 +26,7 @@ from healthcheck._agent.remediation import rules as r
 from healthcheck._agent.remediation.actions import Actions
 from healthcheck._agent.remediation.slots import Budget
 from healthcheck._agent.remediation.store import Conflict, NodeStore
+from healthcheck._agent.remediation.waiting import SlotWait
 from healthcheck.sdk.text import one_line
 
 ACTIVE_TICK = 1.0
@@ -105,10 +106,13 @@ class Controller(StepLoop):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.waiting_since: float | None = None
-        self._wait_counted = 0.0  # monotonic time up to which waiting is in the metric
-        self.waiting_why = ""
-        self.slot_retry = 0.0
+        self.waiting = SlotWait(
+            self.budget,
+            self.actions.emit,
+            metrics,
+            min(15.0, max(active_tick, config.lease_duration / 3)),
+            self._rng,
+        )
         self.failures = 0
         self.conflicts = 0
         self.last_error = ""
@@ -140,7 +144,7 @@ class Controller(StepLoop):
             return {
                 "dryRun": self.dry_run,
                 "slot": (held.get("metadata") or {}).get("name") if held else None,
-                "waiting": self.waiting_why if self.waiting_since is not None else None,
+                "waiting": self.waiting.why if self.waiting.since is not None else None,
                 "lastError": self.last_error or None,
                 "rules": [{"name": name, **state} for name, state in self.phases.items()],
             }
@@ -199,50 +203,6 @@ class Controller(StepLoop):
             state is not None and state.repaired_at is not None and "repair" in state.done
         )
 
-    def _count_wait(self, now: float) -> None:
-        """Add the time waited since the last count to the metric (it grows while waiting)."""
-        if self.metrics is not None and self.waiting_since is not None:
-            self.metrics.wait_seconds.inc(max(0.0, now - self._wait_counted))
-        self._wait_counted = now
-
-    def _stop_waiting(self, now: float) -> None:
-        """No longer waiting: a slot was taken, or nothing needs one any more."""
-        self._count_wait(now)
-        self.waiting_since = None
-        self.waiting_why = ""
-
-    def _slot(self, now: float) -> bool:
-        budget = self.budget
-        if budget.held is not None:
-            if budget.renew():
-                return True
-            self.actions.emit(
-                "Warning", "RemediationSlotLost", "lost the remediation slot (not renewed in time)"
-            )
-        if now < self.slot_retry:
-            return False
-        ok, why = budget.acquire()
-        if ok:
-            if self.waiting_since is not None:
-                waited = now - self.waiting_since
-                self._stop_waiting(now)
-                self.actions.emit(
-                    "Normal",
-                    "RemediationSlotAcquired",
-                    f"got a remediation slot after waiting {waited:.0f}s",
-                )
-            return True
-        if self.waiting_since is None:
-            self.waiting_since = self._wait_counted = now
-            self.actions.emit(
-                "Normal", "RemediationWaiting", f"waiting for a remediation slot: {why}"
-            )
-        self._count_wait(now)
-        self.waiting_why = why
-        pause = min(15.0, max(self.active_tick, self.config.lease_duration / 3))
-        self.slot_retry = now + pause * self._rng.uniform(0.8, 1.2)
-        return False
-
     # ------------------------------------------------------------------------------- step
 
     def step(self) -> float:
@@ -266,7 +226,7 @@ class Controller(StepLoop):
         self.last_error = ""
         if self.metrics is not None:
             self.metrics.slot_held.set(1 if self.budget.held is not None else 0)
-            self.metrics.waiting.set(1 if self.waiting_since is not None else 0)
+            self.metrics.waiting.set(1 if self.waiting.since is not None else 0)
         return wait
 
     def _polls(self) -> bool:
@@ -340,9 +300,9 @@ class Controller(StepLoop):
             read = True
         steps = self._evaluate(now)
         wanted = any(self._needs_slot(rule, s, self._state(rule)) for rule, s in steps)
-        have_slot = self._slot(mono) if wanted else False
-        if not wanted and self.waiting_since is not None:
-            self._stop_waiting(mono)  # e.g. the condition cleared before a slot came
+        have_slot = self.waiting.take(mono) if wanted else False
+        if not wanted and self.waiting.since is not None:
+            self.waiting.stop(mono)  # e.g. the condition cleared before a slot came
 
         def writes(step, rule) -> bool:
             if step.kind in (r.UNDO, r.REPAIR_FAILED):
@@ -364,8 +324,8 @@ class Controller(StepLoop):
                     break
             state = self._state(rule)
             if step.kind in (r.START, r.ACT) and not have_slot and not self._dry(rule):
-                self._phase(rule, "waiting", self.waiting_why)
-                wakes.append(self.slot_retry - mono)
+                self._phase(rule, "waiting", self.waiting.why)
+                wakes.append(self.waiting.retry_at - mono)
                 continue
             if step.kind == r.ACT and step.action == "drain":
                 wakes.append(self.active_tick)
