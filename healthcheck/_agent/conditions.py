@@ -11,18 +11,15 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from healthcheck._agent.clock import Clock, parse_rfc3339
+from healthcheck._agent.config import CheckSpec
 from healthcheck._protocol import Status
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
 
-if TYPE_CHECKING:  # config imports this module's neighbours; only its type is needed here
-    from healthcheck._agent.config import CheckSpec
-
 # What one condition or event may carry. One PATCH carries every condition, so a plugin's
 # 4 MiB message would make the API server refuse them all; a message is cut to
-# CONDITION_LIMIT (1 KiB) bytes here, whatever its source (a check, a plugin's output, the
+# CONDITION_LIMIT (1 KiB) bytes here, whatever its source (a check, a program's output, the
 # node's existing status), and reasons and types to WORD_LIMIT.
 WORD_LIMIT = 256
 

@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from healthcheck._agent.conditions import Event, NodeCondition
+from healthcheck._agent.config import CheckSpec
+from healthcheck._agent.scheduler import Report
 from healthcheck._agent.server import IDLE_TIMEOUT, BoundedServer, family_of
-
-if TYPE_CHECKING:  # the scheduler is a sibling this module has no other use for
-    from healthcheck._agent.config import CheckSpec
-    from healthcheck._agent.scheduler import Report
 
 
 class _ProblemCounter:

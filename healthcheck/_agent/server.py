@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 from healthcheck._agent.clock import rfc3339
 from healthcheck._agent.conditions import ConditionTable, NodeCondition
 
-if TYPE_CHECKING:  # the server class it is mixed into, as the type checker sees it
+if TYPE_CHECKING:
+    # The server class BoundedServer is mixed into, as the type checker sees it.
     _ServerBase = TCPServer
+    # Remediation is loaded only when configured; here its type is needed, not the module.
     from healthcheck._agent.remediation.controller import Controller
 else:
     _ServerBase = object

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
 
+from healthcheck._agent.remediation.metrics import RemediationMetrics
 from healthcheck._agent.remediation.slots import Budget
 
 Emit = Callable[[str, str, str], object]
@@ -20,12 +20,16 @@ Emit = Callable[[str, str, str], object]
 class SlotWait:
     """Whether this node holds a slot, and since when (and why) it has been waiting for one.
 
-    ``emit(kind, reason, message)`` records an Event; ``metrics`` is a
-    :class:`~.metrics.RemediationMetrics` or ``None``; ``pause`` is the time between two tries
+    ``emit(kind, reason, message)`` records an Event; ``pause`` is the time between two tries
     (jittered by +/- 20 %)."""
 
     def __init__(
-        self, budget: Budget, emit: Emit, metrics: Any, pause: float, rng: random.Random
+        self,
+        budget: Budget,
+        emit: Emit,
+        metrics: RemediationMetrics | None,
+        pause: float,
+        rng: random.Random,
     ) -> None:
         self.budget = budget
         self._emit = emit
