@@ -26,6 +26,12 @@ WORD_LIMIT = 256
 STATUS_WORDS = {Status.OK: "False", Status.PROBLEM: "True", Status.UNKNOWN: "Unknown"}
 
 
+def _bound_text(item: NodeCondition | Event) -> None:
+    """Cut a new condition's or event's reason and message, in place (it is frozen after)."""
+    object.__setattr__(item, "reason", one_line(item.reason, WORD_LIMIT))
+    object.__setattr__(item, "message", one_line(item.message, CONDITION_LIMIT))
+
+
 @dataclass(frozen=True, slots=True)
 class NodeCondition:
     """One NodeCondition as we keep it: type, status word, reason, message, transition time.
@@ -40,8 +46,7 @@ class NodeCondition:
     transition: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", one_line(self.reason, WORD_LIMIT))
-        object.__setattr__(self, "message", one_line(self.message, CONDITION_LIMIT))
+        _bound_text(self)
 
     def __repr__(self) -> str:
         return f"NodeCondition({self.type}={self.status}, {self.reason!r}, {self.message!r})"
@@ -57,8 +62,7 @@ class Event:
     message: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "reason", one_line(self.reason, WORD_LIMIT))
-        object.__setattr__(self, "message", one_line(self.message, CONDITION_LIMIT))
+        _bound_text(self)
 
     def __repr__(self) -> str:
         return f"Event({self.type}, {self.reason!r}, {self.message!r})"
