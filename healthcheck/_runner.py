@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 
-from healthcheck._declaration import MAX_DURATION, CheckContext, Checker
+from healthcheck._deadline import waitable
+from healthcheck._declaration import CheckContext, Checker
 from healthcheck._protocol import Result, Status, describe_error
 from healthcheck.sdk.duration import format_duration
 from healthcheck.sdk.text import RESULT_LIMIT, one_line, short_repr
@@ -39,15 +40,6 @@ class Outcome:
         self.duration = duration
         self.timed_out = timed_out
         self.run = run
-
-
-def waitable(timeout: float) -> float:
-    """``timeout`` as a wait the platform's timers take (0 to 8760h): front doors refuse more than
-    :data:`~healthcheck._declaration.MAX_DURATION` when they parse it; a caller that did not is
-    held to it here rather than raising OverflowError in the thread that waits."""
-    if timeout != timeout:  # NaN
-        return MAX_DURATION
-    return min(max(float(timeout), 0.0), MAX_DURATION)
 
 
 def _failure(checker: Checker, exc: BaseException) -> Result:

@@ -302,11 +302,25 @@ def test_a_dry_run_writes_no_state_file(run_cli, tmp_path):
 
 
 def test_every_agent_log_line_is_one_bounded_line(capsys):
-    """The sink every agent message goes through (a plugin's result message, a server's error
+    """The handler every agent logger goes through (a plugin's result message, a server's error
     text): before, a message with newlines became several log lines, forged ones included."""
+    import logging
+
     from healthcheck._agent import main
 
-    main.log("kubelet: PROBLEM: down\nhealthcheck agent: stopped\n" + "x" * (4 << 20))
+    agent_logger = main.configure_logging()
+    try:
+        logging.getLogger("healthcheck._agent.scheduler").warning(
+            "kubelet: %s", "PROBLEM: down\nhealthcheck agent: stopped\n" + "x" * (4 << 20)
+        )
+        logging.getLogger("healthcheck._agent.x").debug("below INFO: not shown")
+        main.configure_logging()  # twice: still one handler, one line per record
+        logging.getLogger("healthcheck._agent.remediation.controller").info("second")
+    finally:
+        for handler in list(agent_logger.handlers):
+            agent_logger.removeHandler(handler)
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and len(err.encode()) <= main.LOG_LINE_LIMIT + 1
-    assert err.startswith("healthcheck agent: kubelet: PROBLEM: down healthcheck agent: stopped")
+    first, second = err.splitlines()
+    assert err.count("\n") == 2 and len(first.encode()) <= main.LOG_LINE_LIMIT
+    assert first.startswith("healthcheck agent: kubelet: PROBLEM: down healthcheck agent: stopped")
+    assert second == "healthcheck agent: second"

@@ -963,7 +963,7 @@ def test_a_gate_time_in_the_future_closes_the_gate_for_one_interval_only(cluster
     assert time.monotonic() - seen >= 1.8
 
 
-def test_an_exception_in_a_step_does_not_end_the_loop(cluster, names, tmp_path):
+def test_an_exception_in_a_step_does_not_end_the_loop(cluster, names, tmp_path, caplog):
     """An unexpected exception in a step (a bug, ours or a plugin's, that nothing nearer
     caught) is logged as one line and retried with backoff; the remediation thread lives on
     and the repair runs on the next step. (A repair hook's own exceptions are contained by the
@@ -972,7 +972,6 @@ def test_an_exception_in_a_step_does_not_end_the_loop(cluster, names, tmp_path):
     calls: list = []
     repairs: list = []
     checker = flaky_checker(repairs)
-    logged: list = []
     ctl, conditions, _ = flaky_controller(
         cluster, node_name, tmp_path, checker, flaky_settings(repairHold="1s")
     )
@@ -985,14 +984,15 @@ def test_an_exception_in_a_step_does_not_end_the_loop(cluster, names, tmp_path):
         return real_step()
 
     ctl._step = step_that_fails_once
-    ctl.log = logged.append
     conditions.set("FlakyProblem", "True")
-    ctl.start()
-    try:
-        wait_for(lambda: repairs, timeout=30, what="the repair run after the failure")
-        assert ctl._thread.is_alive()
-    finally:
-        ctl.stop()
+    with caplog.at_level("INFO", logger="healthcheck._agent.remediation"):
+        ctl.start()
+        try:
+            wait_for(lambda: repairs, timeout=30, what="the repair run after the failure")
+            assert ctl._thread.is_alive()
+        finally:
+            ctl.stop()
+    logged = [record.getMessage() for record in caplog.records]
     (failure,) = [line for line in logged if "plugin bug" in line]
     assert failure == "remediation: unexpected error: RuntimeError: plugin bug second line"
     assert calls[1] - calls[0] >= 0.2  # backed off, not a hot loop

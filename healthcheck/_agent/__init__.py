@@ -5,8 +5,13 @@ jitter, no self-overlap, hung checks), :mod:`conditions` (NPD's state machine),
 :mod:`events` (client-go's event correlator), :mod:`kube` (the official client),
 :mod:`dryrun` (``--dry-run``: writes and repairs printed, none made),
 :mod:`reporter` (one PATCH per change, heartbeat, backoff, bounded event queue),
-:mod:`metrics` (Prometheus), :mod:`server` (``/healthz``, ``/conditions``), :mod:`plugins`
-(NPD-style external programs) and :mod:`main` (wiring, signals, ``--once``).
+:mod:`metrics` (Prometheus), :mod:`server` (``/healthz``, ``/conditions``), :mod:`programs`
+(external programs, NPD's "custom plugins") and :mod:`main` (wiring, signals, ``--once``,
+the one log handler).
 
-Nothing here is imported on the one-shot path: the CLI imports :mod:`main` lazily.
+Nothing here is imported on the one-shot path: the CLI imports :mod:`main` lazily. Inside,
+modules import at the top, except what loads prometheus_client (metrics, only for the
+long-running agent) or remediation (only when configured). Diagnostics go through
+``logging.getLogger(__name__)``; :func:`main.configure_logging` gives the ``healthcheck._agent``
+logger its one stderr handler.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import threading
 import time
 
@@ -43,10 +44,8 @@ def rfc3339(timestamp: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
-def parse_rfc3339(text) -> float | None:
+def parse_rfc3339(text: object) -> float | None:
     """Seconds since the epoch from a metav1.Time string; ``None`` when absent or malformed."""
-    import calendar
-
     if not isinstance(text, str):
         return None
     try:

@@ -9,63 +9,60 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
+from healthcheck._agent.clock import Clock, parse_rfc3339
+from healthcheck._agent.config import CheckSpec
 from healthcheck._protocol import Status
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
 
 # What one condition or event may carry. One PATCH carries every condition, so a plugin's
 # 4 MiB message would make the API server refuse them all; a message is cut to
-# CONDITION_LIMIT (1 KiB) bytes here, whatever its source (a check, a plugin's output, the
+# CONDITION_LIMIT (1 KiB) bytes here, whatever its source (a check, a program's output, the
 # node's existing status), and reasons and types to WORD_LIMIT.
 WORD_LIMIT = 256
 
 STATUS_WORDS = {Status.OK: "False", Status.PROBLEM: "True", Status.UNKNOWN: "Unknown"}
 
 
+def _bound_text(item: NodeCondition | Event) -> None:
+    """Cut a new condition's or event's reason and message, in place (it is frozen after)."""
+    object.__setattr__(item, "reason", one_line(item.reason, WORD_LIMIT))
+    object.__setattr__(item, "message", one_line(item.message, CONDITION_LIMIT))
+
+
+@dataclass(frozen=True, slots=True)
 class NodeCondition:
-    """One NodeCondition as we keep it: type, status word, reason, message, transition time."""
+    """One NodeCondition as we keep it: type, status word, reason, message, transition time.
 
-    __slots__ = ("message", "reason", "status", "transition", "type")
+    The reason is cut to :data:`WORD_LIMIT` and the message to ``CONDITION_LIMIT`` bytes, on
+    one line, whatever their source."""
 
-    def __init__(self, type: str, status: str, reason: str, message: str, transition: float):
-        self.type = type
-        self.status = status
-        self.reason = one_line(reason, WORD_LIMIT)
-        self.message = one_line(message, CONDITION_LIMIT)
-        self.transition = transition
+    type: str
+    status: str
+    reason: str
+    message: str
+    transition: float
 
-    def key(self) -> tuple:
-        return (self.type, self.status, self.reason, self.message, self.transition)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NodeCondition) and self.key() == other.key()
-
-    def __hash__(self) -> int:
-        return hash(self.key())
+    def __post_init__(self) -> None:
+        _bound_text(self)
 
     def __repr__(self) -> str:
         return f"NodeCondition({self.type}={self.status}, {self.reason!r}, {self.message!r})"
 
 
+@dataclass(frozen=True, slots=True)
 class Event:
-    """An Event to record on the Node: ``Normal`` (NPD's info) or ``Warning`` (warn)."""
+    """An Event to record on the Node: ``Normal`` (NPD's info) or ``Warning`` (warn); reason and
+    message bounded as :class:`NodeCondition`'s are."""
 
-    __slots__ = ("message", "reason", "type")
+    type: str
+    reason: str
+    message: str
 
-    def __init__(self, type: str, reason: str, message: str) -> None:
-        self.type = type
-        self.reason = one_line(reason, WORD_LIMIT)
-        self.message = one_line(message, CONDITION_LIMIT)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Event) and (self.type, self.reason, self.message) == (
-            other.type,
-            other.reason,
-            other.message,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.type, self.reason, self.message))
+    def __post_init__(self) -> None:
+        _bound_text(self)
 
     def __repr__(self) -> str:
         return f"Event({self.type}, {self.reason!r}, {self.message!r})"
@@ -116,7 +113,7 @@ def next_condition(
     return NodeCondition(current.type, "Unknown", healthy_reason, message, now)
 
 
-def _text_field(value) -> str:
+def _text_field(value: object) -> str:
     """A string field of the node's JSON; anything else (a nested object) counts as empty."""
     return value if isinstance(value, str) else ""
 
@@ -124,7 +121,9 @@ def _text_field(value) -> str:
 class ConditionTable:
     """The conditions the agent owns, thread-safe; records what changed since the last sync."""
 
-    def __init__(self, specs, clock, message_change_updates: bool = False) -> None:
+    def __init__(
+        self, specs: Iterable[CheckSpec], clock: Clock, message_change_updates: bool = False
+    ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self._specs = {s.condition: s for s in specs}
@@ -132,26 +131,29 @@ class ConditionTable:
         self._message_change_updates = message_change_updates
         self.version = 0  # bumped on every change, so the reporter knows what it has sent
 
-    def adopt(self, node_conditions, log=None) -> list[str]:
+    def adopt(
+        self, node_conditions: object, log: Callable[[str], object] | None = None
+    ) -> list[str]:
         """Take the node's existing status for our types that no check has reported yet.
 
         The node's JSON is not ours: an entry that is not an object with a string ``type``
         (or a ``conditions`` that is not a list) is skipped, and ``log`` gets one bounded
         line saying how many were.
         """
-        adopted = []
-        from healthcheck._agent.clock import parse_rfc3339
-
+        adopted: list[str] = []
+        entries: list[object]
         if node_conditions is None:
-            node_conditions = []
-        if not isinstance(node_conditions, list):
-            node_conditions = [node_conditions]  # counted below as one malformed entry
+            entries = []
+        elif isinstance(node_conditions, list):
+            entries = node_conditions
+        else:
+            entries = [node_conditions]  # counted below as one malformed entry
         skipped = 0
         with self._lock:
-            for item in node_conditions:
+            for item in entries:
                 ctype = item.get("type") if isinstance(item, dict) else None
                 # A type that is a list would be unhashable in the lookup below.
-                if not isinstance(ctype, str):
+                if not isinstance(item, dict) or not isinstance(ctype, str):
                     skipped += 1
                     continue
                 if ctype not in self._conditions or self._conditions[ctype] is not None:
@@ -174,14 +176,14 @@ class ConditionTable:
             log(f"skipped {skipped} malformed node condition(s) (no string type)")
         return adopted
 
-    def apply(self, spec, status: Status, message: str) -> list[Event]:
+    def apply(self, spec: CheckSpec, status: Status, message: str) -> list[Event]:
         """Feed one permanent check's result through the state machine; the events it raises."""
         message = one_line(message, CONDITION_LIMIT)
         with self._lock:
             now = self._clock.time()
-            current = self._conditions.get(spec.condition, False)
-            if current is False:
+            if spec.condition not in self._conditions:
                 return []  # not a condition we own (cannot happen after config validation)
+            current = self._conditions[spec.condition]
             if current is None:
                 # First word for this type this run: start from NPD's initial False/default, so
                 # a problem found at start raises its event; an OK result is reported as False.
@@ -216,7 +218,7 @@ class ConditionTable:
             return self._conditions.get(ctype)
 
 
-def temporary_events(spec, status: Status, message: str) -> list[Event]:
+def temporary_events(spec: CheckSpec, status: Status, message: str) -> list[Event]:
     """A temporary check raises a Warning with the raw message for any non-OK result."""
     if Status(status) == Status.OK:
         return []

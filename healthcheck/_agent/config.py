@@ -26,13 +26,17 @@ and what is wrong with it; the CLI prints it and exits 2.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from healthcheck._agent.traffic import KEYS as TRAFFIC_KEYS
 from healthcheck._agent.traffic import TrafficSettings, parse_traffic
-from healthcheck._declaration import MAX_DURATION, MIN_INTERVAL, Options
+from healthcheck._declaration import MAX_DURATION, MIN_INTERVAL, Checker, Options
 from healthcheck._protocol import describe_error
 from healthcheck.sdk.duration import format_duration, parse_duration
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line, short_repr
+
+if TYPE_CHECKING:
+    from healthcheck._agent.remediation.config import RemediationConfig
 
 DEFAULT_HEARTBEAT = 300.0
 DEFAULT_METRICS = "127.0.0.1:20257"
@@ -100,6 +104,18 @@ class CheckSpec:
         "reason",
         "timeout",
     )
+    argv: list[str] | None
+    checker: Checker | None
+    condition: str
+    healthy_message: str
+    healthy_reason: str
+    interval: float
+    max_output_length: int | None
+    name: str
+    options: Options | None
+    permanent: bool
+    reason: str
+    timeout: float
 
     def __init__(self, **fields) -> None:
         for slot in self.__slots__:
@@ -118,7 +134,7 @@ class AgentConfig:
         self.namespace: str = namespace
         self.metrics: tuple[str, int] | None = metrics
         self.server: tuple[str, int] | None = server
-        self.remediation = None  # a remediation.config.RemediationConfig when configured
+        self.remediation: RemediationConfig | None = None
         self.traffic = TrafficSettings()  # rate limit and spread (healthcheck._agent.traffic)
 
     def condition_types(self) -> list[CheckSpec]:

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import json
 import threading
+from typing import Any, TextIO
 
 from healthcheck._agent.kube import quote
 from healthcheck._table import render_table
+from healthcheck.sdk import repair, state
+from healthcheck.sdk.repair import Preview
 from healthcheck.sdk.text import LOG_LIMIT, PROTOCOL_LIMIT, one_line
 
 FORMS = ("json", "table")
@@ -29,7 +32,10 @@ CONDITION_HEADER = ["CONDITION", "STATUS", "REASON", "SINCE", "MESSAGE"]
 EVENT_HEADER = ["TYPE", "REASON", "COUNT", "MESSAGE"]
 
 
-def _cell(value, limit: int = PROTOCOL_LIMIT) -> str:
+Json = dict[str, Any]
+
+
+def _cell(value: object, limit: int = PROTOCOL_LIMIT) -> str:
     """A table cell: one line, at most ``limit`` bytes, "-" when empty."""
     return one_line("" if value is None else value, limit, marker="…") or "-"
 
@@ -39,7 +45,7 @@ def _block(title: str, header: list[str], rows: list[list[str]]) -> str:
     return title + "\n" + "\n".join("  " + line for line in table.splitlines()) + "\n"
 
 
-def condition_rows(body: dict) -> list[list[str]]:
+def condition_rows(body: Json) -> list[list[str]]:
     conditions = body.get("status", {}).get("conditions", [])
     return [
         [
@@ -53,7 +59,7 @@ def condition_rows(body: dict) -> list[list[str]]:
     ]
 
 
-def event_rows(body: dict) -> list[list[str]]:
+def event_rows(body: Json) -> list[list[str]]:
     return [
         [
             _cell(body.get("type")),
@@ -71,9 +77,7 @@ class DryRunApi:
     A closed ``out`` (``| head``) silences it instead of killing the thread that printed.
     """
 
-    def __init__(self, out, form: str = "json") -> None:
-        from healthcheck.sdk import repair, state
-
+    def __init__(self, out: TextIO, form: str = "json") -> None:
         if form not in FORMS:
             raise ValueError(f"unknown output form {form!r} (known: {', '.join(FORMS)})")
         self._out = out
@@ -83,7 +87,7 @@ class DryRunApi:
         repair.dry_run_only(self.repair)
         state.read_only()  # nor does any check record anything (a baseline, a cached token)
 
-    def _emit(self, record: dict, table: str) -> dict:
+    def _emit(self, record: Json, table: str) -> Json:
         text = json.dumps(record, sort_keys=True) + "\n" if self._form == "json" else table
         with self._lock:
             if self._closed:
@@ -95,26 +99,28 @@ class DryRunApi:
                 self._closed = True
         return {}
 
-    def get_node(self, name: str) -> dict:
+    def get_node(self, name: str) -> Json:
         return {}
 
-    def _write(self, verb: str, path: str, body: dict, header: list[str], rows) -> dict:
+    def _write(
+        self, verb: str, path: str, body: Json, header: list[str], rows: list[list[str]]
+    ) -> Json:
         table = _block(f"{verb} {_cell(path, LOG_LIMIT)}", header, rows)
         return self._emit({"verb": verb, "path": path, "body": body}, table)
 
-    def patch_node_status(self, name: str, body: dict) -> dict:
+    def patch_node_status(self, name: str, body: Json) -> Json:
         path = f"/api/v1/nodes/{quote(name)}/status"
         return self._write("PATCH", path, body, CONDITION_HEADER, condition_rows(body))
 
-    def create_event(self, namespace: str, body: dict) -> dict:
+    def create_event(self, namespace: str, body: Json) -> Json:
         path = f"/api/v1/namespaces/{quote(namespace)}/events"
         return self._write("POST", path, body, EVENT_HEADER, event_rows(body))
 
-    def patch_event(self, namespace: str, name: str, patch: dict) -> dict:
+    def patch_event(self, namespace: str, name: str, patch: Json) -> Json:
         path = f"/api/v1/namespaces/{quote(namespace)}/events/{quote(name)}"
         return self._write("PATCH", path, patch, EVENT_HEADER, event_rows(patch))
 
-    def repair(self, preview) -> None:
+    def repair(self, preview: Preview) -> None:
         """A repair the policy would run (or not), from :mod:`healthcheck.sdk.repair`."""
         table = _block(
             f"REPAIR {_cell(preview.checker)} (dry run: nothing is run)",

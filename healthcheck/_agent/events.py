@@ -16,7 +16,10 @@ Caches are LRU with client-go's 4096 entries and every message is cut to
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
+from typing import Any
 
+from healthcheck._agent.clock import Clock, rfc3339
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
 
 MAX_LRU = 4096
@@ -27,34 +30,32 @@ AGGREGATE_INTERVAL = 600.0
 COMBINED_PREFIX = "(combined from similar events): "
 
 
-class _LRU(collections.OrderedDict):
+class _LRU(collections.OrderedDict[tuple[str, ...], Any]):
     def __init__(self, limit: int = MAX_LRU) -> None:
         super().__init__()
         self.limit = limit
 
-    def get_recent(self, key):
+    def get_recent(self, key: tuple[str, ...]) -> Any:
         value = self.get(key)
         if value is not None:
             self.move_to_end(key)
         return value
 
-    def put(self, key, value) -> None:
+    def put(self, key: tuple[str, ...], value: Any) -> None:
         self[key] = value
         self.move_to_end(key)
         while len(self) > self.limit:
             self.popitem(last=False)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
 class EventAction:
     """What to send: ``create`` a new Event object, or ``patch`` an existing one."""
 
-    __slots__ = ("body", "name", "patch", "verb")
-
-    def __init__(self, verb: str, name: str, body: dict, patch: dict | None = None) -> None:
-        self.verb = verb
-        self.name = name
-        self.body = body
-        self.patch = patch
+    verb: str
+    name: str
+    body: dict[str, Any]
+    patch: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"EventAction({self.verb} {self.name})"
@@ -63,7 +64,7 @@ class EventAction:
 class EventCorrelator:
     """Turns (type, reason, message) into POSTs and PATCHes as client-go's recorder does."""
 
-    def __init__(self, node: str, namespace: str, component: str, clock) -> None:
+    def __init__(self, node: str, namespace: str, component: str, clock: Clock) -> None:
         self.node = node
         self.namespace = namespace
         self.component = component
@@ -82,7 +83,8 @@ class EventCorrelator:
         bucket = self._spam.get_recent(key)
         if bucket is None:
             bucket = [float(SPAM_BURST), now]
-        tokens, last = bucket
+        tokens: float = bucket[0]
+        last: float = bucket[1]
         tokens = min(float(SPAM_BURST), tokens + (now - last) / SPAM_REFILL_SECONDS)
         allowed = tokens >= 1.0
         if allowed:
@@ -92,8 +94,6 @@ class EventCorrelator:
 
     def correlate(self, event_type: str, reason: str, message: str) -> EventAction | None:
         """The action for one new event, or ``None`` when the spam filter drops it."""
-        from healthcheck._agent.clock import rfc3339
-
         reason = one_line(reason, 256)
         message = one_line(message, CONDITION_LIMIT)
         if not self._allow(event_type):
@@ -108,7 +108,7 @@ class EventCorrelator:
         record[0].add(message)
         record[1] = now
         self._aggregate.put(aggregate_key, record)
-        key: tuple = (*aggregate_key, message)
+        key: tuple[str, ...] = (*aggregate_key, message)
         if len(record[0]) >= AGGREGATE_MAX_EVENTS:
             record[0].pop()  # client-go's PopAny keeps the set just under the threshold
             message = one_line(COMBINED_PREFIX + message, CONDITION_LIMIT)
@@ -135,7 +135,16 @@ class EventCorrelator:
             "create", name, self._body(name, event_type, reason, message, stamp, stamp, 1)
         )
 
-    def _body(self, name, event_type, reason, message, first, last, count) -> dict:
+    def _body(
+        self,
+        name: str,
+        event_type: str,
+        reason: str,
+        message: str,
+        first: str,
+        last: str,
+        count: int,
+    ) -> dict[str, Any]:
         involved = {
             "apiVersion": "v1",
             "kind": "Node",

@@ -15,6 +15,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Gauge, Histogram, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from healthcheck._agent.conditions import Event, NodeCondition
+from healthcheck._agent.config import CheckSpec
+from healthcheck._agent.scheduler import Report
+from healthcheck._agent.server import IDLE_TIMEOUT, BoundedServer, family_of
 
 
 class _ProblemCounter:
@@ -28,9 +39,7 @@ class _ProblemCounter:
         with self._lock:
             self.values[reason] = self.values.get(reason, 0.0) + amount
 
-    def collect(self):
-        from prometheus_client.core import Metric
-
+    def collect(self) -> Iterator[Metric]:
         metric = Metric(
             "problem_counter",
             "Number of times a specific type of problem have occurred.",
@@ -43,12 +52,10 @@ class _ProblemCounter:
 
 
 class _ReporterStats:
-    def __init__(self, reporter) -> None:
-        self.reporter = reporter
+    def __init__(self, reporter: Any) -> None:
+        self.reporter = reporter  # a healthcheck._agent.reporter.Reporter, set once it exists
 
-    def collect(self):
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
+    def collect(self) -> Iterator[Metric]:
         r = self.reporter
         if r is None:
             return
@@ -75,9 +82,7 @@ class _ReporterStats:
 class Metrics:
     """All metrics of one agent, in a registry of their own."""
 
-    def __init__(self, specs) -> None:
-        from prometheus_client import CollectorRegistry, Gauge, Histogram
-
+    def __init__(self, specs: Iterable[CheckSpec]) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.counter = _ProblemCounter()
         self.registry.register(self.counter)
@@ -109,18 +114,18 @@ class Metrics:
             if spec.permanent:
                 self.gauge.labels(spec.condition, spec.reason).set(0)
 
-    def observe(self, report) -> None:
+    def observe(self, report: Report) -> None:
         """A check's duration and status."""
         self.duration.labels(report.spec.name).observe(report.duration)
         self.status.labels(report.spec.name).set(int(report.result.status))
 
-    def problems(self, events) -> None:
+    def problems(self, events: Iterable[Event]) -> None:
         """``problem_counter`` for each active problem among ``events`` (Warning events)."""
         for event in events:
             if event.type == "Warning":
                 self.counter.inc(event.reason)
 
-    def conditions(self, conditions) -> None:
+    def conditions(self, conditions: Iterable[NodeCondition]) -> None:
         """Set ``problem_gauge`` for every condition, at most one reason per type at 1."""
         for cond in conditions:
             previous = self._gauge_reason.get(cond.type)
@@ -129,7 +134,7 @@ class Metrics:
             self._gauge_reason[cond.type] = cond.reason
             self.gauge.labels(cond.type, cond.reason).set(1 if cond.status == "True" else 0)
 
-    def serve(self, address: tuple[str, int]):
+    def serve(self, address: tuple[str, int]) -> WSGIServer:
         """Start the ``/metrics`` listener; returns the server so callers can learn its port.
 
         prometheus-client's own ``start_http_server`` gives every connection a thread for as
@@ -137,11 +142,6 @@ class Metrics:
         :class:`~healthcheck._agent.server.BoundedServer` (connections capped, idle ones
         dropped) serving the same WSGI app.
         """
-        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-        from prometheus_client import make_wsgi_app
-
-        from healthcheck._agent.server import IDLE_TIMEOUT, BoundedServer, family_of
 
         class Server(BoundedServer, WSGIServer):
             pass
@@ -151,7 +151,7 @@ class Metrics:
         class Handler(WSGIRequestHandler):
             timeout = IDLE_TIMEOUT
 
-            def log_message(self, format, *args) -> None:
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         server = make_server(

@@ -1,4 +1,5 @@
-"""NPD-style custom plugins: an external program named by path and args (spec 2.2-2.4).
+"""External programs the agent runs as checks: NPD's "custom plugins", named by path and args
+in the config (spec 2.2-2.4). Not pluggy plugins: those are the in-process checkers.
 
 The program runs through :func:`healthcheck.sdk.process.run_program` (argv only, own process group,
 SIGKILL of the group at the deadline, bounded output and bounded waits). Its result follows
@@ -10,15 +11,21 @@ when running plugin" text.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 from healthcheck._agent.conditions import go_quote
 from healthcheck._protocol import Result, Status
+from healthcheck.sdk.process import ProgramResult, run_program
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
+
+_log = logging.getLogger(__name__)
 
 START_ERROR = "Error in starting plugin. Please check the error log"
 WAIT_ERROR = "Error in waiting for plugin. Please check the error log"
 
 
-def result_of(path: str, program, max_output_length: int) -> Result:
+def result_of(path: str, program: ProgramResult, max_output_length: int) -> Result:
     """Turn a :class:`healthcheck.sdk.process.ProgramResult` into NPD's status and message."""
     if program.error is not None:
         return Result.unknown(START_ERROR)
@@ -41,15 +48,14 @@ def result_of(path: str, program, max_output_length: int) -> Result:
     return Result(Status.UNKNOWN, message)
 
 
-def run_plugin(argv, timeout: float, max_output_length: int, log=None) -> Result:
-    """Run the program ``argv`` once with NPD's semantics; stderr goes to ``log`` only."""
-    from healthcheck.sdk.process import run_program
-
+def run_check_program(argv: Sequence[str], timeout: float, max_output_length: int) -> Result:
+    """Run the program ``argv`` once with NPD's semantics; its stderr goes to the log only
+    (the log line keeps NPD's word, "plugin")."""
     program = run_program(list(argv), timeout=timeout)
     name = one_line(argv[0], 200)
-    if log is not None and program.stderr.strip():
+    if program.stderr.strip():
         stderr = one_line(program.stderr.decode("utf-8", "replace"), CONDITION_LIMIT)
-        log(f"plugin {name} stderr: {stderr}")
-    if log is not None and program.error is not None:
-        log(f"plugin {name}: {one_line(program.error, CONDITION_LIMIT)}")
+        _log.warning("plugin %s stderr: %s", name, stderr)
+    if program.error is not None:
+        _log.warning("plugin %s: %s", name, one_line(program.error, CONDITION_LIMIT))
     return result_of(argv[0], program, max_output_length)

@@ -13,33 +13,42 @@
 from __future__ import annotations
 
 import heapq
+import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from healthcheck._declaration import MAX_DURATION
+from healthcheck._agent.config import CheckSpec
+from healthcheck._agent.programs import run_check_program
+from healthcheck._deadline import Deadline, waitable
 from healthcheck._protocol import Result
+from healthcheck._runner import start_check
 from healthcheck.sdk.duration import format_duration
 
 JITTER = 0.1
 
+_log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """One finished (or timed-out) run of one check."""
 
-    __slots__ = ("duration", "result", "spec", "timed_out")
-
-    def __init__(self, spec, result: Result, duration: float, timed_out: bool) -> None:
-        self.spec = spec
-        self.result = result
-        self.duration = duration
-        self.timed_out = timed_out
+    spec: CheckSpec
+    result: Result
+    duration: float
+    timed_out: bool
 
     def __repr__(self) -> str:
         return f"Report({self.spec.name}, {self.result!r})"
 
 
-def execute(spec, log=None, on_report=None) -> Report:
+OnReport = Callable[[Report], object]
+
+
+def execute(spec: CheckSpec, on_report: OnReport | None = None) -> Report:
     """Run ``spec`` once and return its report (blocks until the check gives up its thread).
 
     ``on_report`` is called with the report as soon as it is known: at the deadline for a hung
@@ -47,15 +56,13 @@ def execute(spec, log=None, on_report=None) -> Report:
     """
     started = time.monotonic()
     if spec.argv is not None:
-        from healthcheck._agent.programs import run_plugin
-
-        result = run_plugin(spec.argv, spec.timeout, spec.max_output_length, log)
+        limit = spec.max_output_length if spec.max_output_length is not None else 0
+        result = run_check_program(spec.argv, spec.timeout, limit)
         report = Report(spec, result, time.monotonic() - started, False)
         if on_report is not None:
             on_report(report)
         return report
-    from healthcheck._runner import start_check, waitable
-
+    assert spec.checker is not None  # a spec is either a program or a checker
     timeout = waitable(spec.timeout)  # the config refuses more; a spec built in code may not
     run = start_check(spec.checker, spec.options, timeout)
     if run.finished.wait(timeout) and run.result is not None:
@@ -71,19 +78,25 @@ def execute(spec, log=None, on_report=None) -> Report:
     if on_report is not None:
         on_report(report)
     run.finished.wait()  # the stuck call holds this check until it returns
-    if log is not None:
-        log(f"{spec.name}: the overrun check returned after {time.monotonic() - run.started:.1f}s")
+    _log.warning(
+        "%s: the overrun check returned after %.1fs", spec.name, time.monotonic() - run.started
+    )
     return report
 
 
 class Scheduler:
     """Runs every spec at its interval in threads; calls ``on_report(report)`` for each result."""
 
-    def __init__(self, specs, on_report, *, rng=None, log=None) -> None:
+    def __init__(
+        self,
+        specs: Iterable[CheckSpec],
+        on_report: OnReport,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
         self._specs = list(specs)
         self._on_report = on_report
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
-        self._log = log
         self._busy: set[str] = set()
         self._unreported: set[str] = set()
         self._lock = threading.Lock()
@@ -113,7 +126,7 @@ class Scheduler:
         with self._lock:
             return set(self._busy)
 
-    def _launch(self, spec) -> bool:
+    def _launch(self, spec: CheckSpec) -> bool:
         with self._lock:
             if spec.name in self._busy:
                 self.skipped[spec.name] += 1
@@ -122,7 +135,7 @@ class Scheduler:
             self._unreported.add(spec.name)
             self.started[spec.name] += 1
 
-        def reported(report) -> None:
+        def reported(report: Report) -> None:
             try:
                 self._on_report(report)
             finally:
@@ -132,7 +145,7 @@ class Scheduler:
 
         def work() -> None:
             try:
-                execute(spec, self._log, reported)
+                execute(spec, reported)
             finally:
                 with self._lock:
                     self._busy.discard(spec.name)
@@ -142,14 +155,14 @@ class Scheduler:
         threading.Thread(target=work, name=f"run-{spec.name}", daemon=True).start()
         return True
 
-    def _next_due(self, spec, started: float, first: bool) -> float:
+    def _next_due(self, spec: CheckSpec, started: float, first: bool) -> float:
         if first:
             return started + spec.interval * self._rng.uniform(0.5, 1.0)
         return started + spec.interval * (1.0 + self._rng.uniform(-JITTER, JITTER))
 
     def _loop(self) -> None:
         now = time.monotonic()
-        queue = []
+        queue: list[tuple[float, int]] = []
         for index, spec in enumerate(self._specs):
             self._launch(spec)
             heapq.heappush(queue, (self._next_due(spec, now, True), index))
@@ -168,8 +181,16 @@ class Scheduler:
             self._stop.wait()
 
 
-def run_all_once(specs, on_report, log=None, grace: float = 1.0) -> list[Report]:
-    """Run every spec once, concurrently; return when each has a report (hung ones included)."""
+def run_all_once(
+    specs: Iterable[CheckSpec], on_report: OnReport, grace: float = 1.0
+) -> list[Report]:
+    """Run every spec once, concurrently; return when each has a report (hung ones included).
+
+    One deadline for all: the longest timeout (each run reports by its own: run_program's
+    deadline plus its bounded kill grace, the runner's deadline for in-process checks) plus
+    ``grace``; whatever has not reported by then is left out of the list.
+    """
+    specs = list(specs)
     reports: list[Report] = []
     lock = threading.Lock()
     done = threading.Semaphore(0)
@@ -182,9 +203,11 @@ def run_all_once(specs, on_report, log=None, grace: float = 1.0) -> list[Report]
 
     for spec in specs:
         threading.Thread(
-            target=execute, args=(spec, log, collect), name=f"once-{spec.name}", daemon=True
+            target=execute, args=(spec, collect), name=f"once-{spec.name}", daemon=True
         ).start()
-    for spec in specs:
-        # run_program's own deadline plus its bounded kill grace; a runner deadline for in-process
-        done.acquire(timeout=min(spec.timeout, MAX_DURATION) + grace + 2.0)
-    return reports
+    longest = max((waitable(spec.timeout) for spec in specs), default=0.0)
+    deadline = Deadline(longest + grace + 2.0)
+    for _ in specs:
+        done.acquire(timeout=deadline.remaining())
+    with lock:
+        return list(reports)

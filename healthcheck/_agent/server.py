@@ -15,17 +15,28 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from socketserver import ThreadingMixIn
+from socketserver import TCPServer, ThreadingMixIn
+from typing import TYPE_CHECKING, Any
 
 from healthcheck._agent.clock import rfc3339
+from healthcheck._agent.conditions import ConditionTable, NodeCondition
+
+if TYPE_CHECKING:
+    # The server class BoundedServer is mixed into, as the type checker sees it.
+    _ServerBase = TCPServer
+    # Remediation is loaded only when configured; here its type is needed, not the module.
+    from healthcheck._agent.remediation.controller import Controller
+else:
+    _ServerBase = object
 
 MAX_CONNECTIONS = 16
 IDLE_TIMEOUT = 5.0
 REQUEST_DEADLINE = 10.0
 
 
-class BoundedServer(ThreadingMixIn):
+class BoundedServer(ThreadingMixIn, _ServerBase):
     """A thread per connection, but at most :data:`MAX_CONNECTIONS` of them, each bounded in
     time; mix in before an ``HTTPServer`` (or ``WSGIServer``). Handlers should set
     ``timeout = IDLE_TIMEOUT``."""
@@ -35,14 +46,14 @@ class BoundedServer(ThreadingMixIn):
     max_connections = MAX_CONNECTIONS
     request_deadline = REQUEST_DEADLINE
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._slots = threading.BoundedSemaphore(self.max_connections)
         self._active: dict[socket.socket, float] = {}
         self._active_lock = threading.Lock()
         self.refused = 0  # connections closed at once because every slot was taken
         super().__init__(*args, **kwargs)
 
-    def process_request(self, request, client_address) -> None:
+    def process_request(self, request: Any, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
             self.refused += 1
             self.shutdown_request(request)
@@ -55,13 +66,13 @@ class BoundedServer(ThreadingMixIn):
             self._forget(request)
             raise
 
-    def process_request_thread(self, request, client_address) -> None:
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             self._forget(request)
 
-    def _forget(self, request) -> None:
+    def _forget(self, request: Any) -> None:
         with self._active_lock:
             if self._active.pop(request, None) is not None:
                 self._slots.release()
@@ -77,7 +88,7 @@ class BoundedServer(ThreadingMixIn):
             with contextlib.suppress(OSError):  # already closed by its handler
                 sock.shutdown(socket.SHUT_RDWR)
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a client that went away (or was cut off) is not worth a traceback on stderr
 
 
@@ -86,11 +97,14 @@ def family_of(host: str) -> int:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def conditions_json(conditions, remediation=None) -> bytes:
+def conditions_json(
+    conditions: Iterable[NodeCondition], remediation: Controller | None = None
+) -> bytes:
     """The conditions as NPD's condition manager lists them (a JSON array); with
     ``remediation`` (a running controller) one more entry carries its state."""
     extra = []
     if remediation is not None:
+        # Here, not at the top: the remediation modules are loaded only when it is configured.
         from healthcheck._agent.remediation.wiring import conditions_entry
 
         extra.append(conditions_entry(remediation.snapshot()))
@@ -109,7 +123,9 @@ def conditions_json(conditions, remediation=None) -> bytes:
     ).encode()
 
 
-def serve(address: tuple[str, int], table, remediation=None) -> HTTPServer:
+def serve(
+    address: tuple[str, int], table: ConditionTable, remediation: Controller | None = None
+) -> HTTPServer:
     """Start the server on ``address`` in a daemon thread and return it."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -131,7 +147,7 @@ def serve(address: tuple[str, int], table, remediation=None) -> HTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format, *args) -> None:
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # access logs would drown the agent's own lines
 
     class Server(BoundedServer, HTTPServer):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import importlib
 import itertools
+import logging
 import os
 import random
 import sys
@@ -34,10 +35,11 @@ def fleet_module():
         sys.path.remove(str(REPO / "bench"))
     import healthcheck._agent.main as agent_main
 
-    saved = agent_main.log
-    agent_main.log = lambda message: None
+    agent_logger = logging.getLogger(agent_main.__package__)
+    saved = agent_logger.level
+    agent_logger.setLevel(logging.CRITICAL + 1)  # the agents' log lines are not under test
     yield module
-    agent_main.log = saved
+    agent_logger.setLevel(saved)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ Off unless the agent's YAML has a ``remediation:`` section. Modules, one job eac
 - :mod:`.metrics`: Prometheus collectors;
 - :mod:`.store`: the Node as last read and the rule states (on the Node, or in memory when dry);
 - :mod:`.actions`: carrying out a step, with its Event;
+- :mod:`.waiting`: taking the slot, and the wait for one;
 - :mod:`.controller`: the loop that ties them together, one per node;
 - :mod:`.wiring` and :mod:`.local`: the hooks into the agent and ``healthcheck status``.
 

@@ -7,16 +7,31 @@ same methods run, the Events say ``dry run: would ...``, and nothing is written.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from healthcheck._agent.clock import Clock
 from healthcheck._agent.conditions import Event
 from healthcheck._agent.remediation import rules as r
+from healthcheck._agent.remediation.api import RemediationApi
+from healthcheck._agent.remediation.config import RemediationConfig, Rule
 from healthcheck._agent.remediation.drain import Drainer
+from healthcheck._agent.remediation.metrics import RemediationMetrics
+from healthcheck._agent.remediation.store import NodeStore
 from healthcheck.sdk.text import one_line
 
 EVENT_BYTES = 1000
 LIST_SHOWN = 10
 
+_log = logging.getLogger(__name__)
 
-def _names(pods) -> str:
+# condition type -> its check's repair (returns the policy's one-line account) / description
+Repairs = dict[str, Callable[[], str | None]]
+Descriptions = dict[str, Callable[[], str]]
+
+
+def _names(pods: Iterable[str]) -> str:
     pods = list(pods)
     shown = ", ".join(pods[:LIST_SHOWN])
     return shown + (f" (+{len(pods) - LIST_SHOWN} more)" if len(pods) > LIST_SHOWN else "")
@@ -30,19 +45,18 @@ class Actions:
 
     def __init__(
         self,
-        config,
-        store,
-        api,
+        config: RemediationConfig,
+        store: NodeStore,
+        api: RemediationApi,
         node: str,
         *,
-        emit,
-        is_dry,
-        on_phase,
-        clock,
-        repairs=None,
-        describe_repair=None,
-        metrics=None,
-        log=None,
+        emit: Callable[[Event], object],
+        is_dry: Callable[[Rule], bool],
+        on_phase: Callable[[Rule, str, str], object],
+        clock: Clock,
+        repairs: Repairs | None = None,
+        describe_repair: Descriptions | None = None,
+        metrics: RemediationMetrics | None = None,
         drain_backoff: tuple[float, float] = (1.0, 30.0),
     ) -> None:
         self.config = config
@@ -54,7 +68,6 @@ class Actions:
         self.repairs = repairs or {}
         self.describe_repair = describe_repair or {}
         self.metrics = metrics
-        self.log = log or (lambda message: None)
         self.drainers = {
             rule.name: Drainer(
                 api,
@@ -70,31 +83,31 @@ class Actions:
             for rule in config.rules
             if "drain" in rule.actions
         }
-        self._blocked_seen: dict[str, dict] = {}
+        self._blocked_seen: dict[str, dict[str, str]] = {}
         self._starting: set[str] = set()  # rules started whose first write is not done yet
 
-    def emit(self, kind: str, reason: str, message: str, rule=None) -> None:
+    def emit(self, kind: str, reason: str, message: str, rule: Rule | None = None) -> None:
         if rule is not None:
             self._announce_start(rule)  # a state was written: the start comes first
         dry = rule is not None and self.is_dry(rule)
         text = one_line(f"{'dry run: would ' if dry else ''}{message}", EVENT_BYTES)
         prefix = f"rule {rule.name}: " if rule is not None else ""
-        self.log(f"remediation: {prefix}{text}")
+        _log.info("remediation: %s%s", prefix, text)
         self.emit_event(Event(kind, reason, text))
 
-    def outcome(self, rule, outcome: str) -> None:
+    def outcome(self, rule: Rule, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.outcome(
                 rule.name, "dry_run" if self.is_dry(rule) and outcome == "started" else outcome
             )
 
-    def start(self, rule, now: float) -> r.RuleState:
+    def start(self, rule: Rule, now: float) -> r.RuleState:
         """A new active state. Its Event (and the ``started`` count) wait until the first action
         is written: a write refused by a conflict and tried again is not a second start."""
         self._starting.add(rule.name)
         return r.RuleState(now)
 
-    def _announce_start(self, rule) -> None:
+    def _announce_start(self, rule: Rule) -> None:
         if rule.name not in self._starting:
             return
         self._starting.discard(rule.name)
@@ -107,7 +120,7 @@ class Actions:
         )
         self.outcome(rule, "started")
 
-    def act(self, rule, state: r.RuleState, action: str, now: float) -> bool:
+    def act(self, rule: Rule, state: r.RuleState, action: str, now: float) -> bool:
         """Carry out ``action``; ``True`` when it is complete (the next may follow at once)."""
         done = r.RuleState(
             state.started,
@@ -116,7 +129,7 @@ class Actions:
             state.hold_until,
             state.drain_started,
         )
-        view = self.store.view
+        view = self.store.current()
         if action == "taint":
             if view.has_taint(rule.taint_key):
                 self.store.save(rule, done)
@@ -144,12 +157,12 @@ class Actions:
         elif action == "repair":
             self.repair(rule, done, now)
         self._announce_start(rule)  # when the action needed no Event of its own
-        state = self.store.state(rule)
-        if state is not None and all(a in state.done for a in rule.actions):
+        saved = self.store.state(rule)
+        if saved is not None and all(a in saved.done for a in rule.actions):
             self.outcome(rule, "done")
         return True
 
-    def drain(self, rule, state: r.RuleState, now: float) -> bool:
+    def drain(self, rule: Rule, state: r.RuleState, now: float) -> bool:
         """One drain pass; ``True`` once the drain is over (done, incomplete or timed out)."""
         if state.drain_started is None:
             state = r.RuleState(state.started, state.done, state.repaired_at, state.hold_until, now)
@@ -175,11 +188,12 @@ class Actions:
             )
             self.emit("Warning", "DrainBlocked", f"eviction refused: {by}; retrying", rule)
         for pod, error in list(result.errors.items())[:LIST_SHOWN]:
-            self.log(f"remediation: rule {rule.name}: evict {pod}: {error}")
-        timed_out = now - state.drain_started > self.config.drain.timeout
+            _log.warning("remediation: rule %s: evict %s: %s", rule.name, pod, error)
+        started = state.drain_started if state.drain_started is not None else now
+        timed_out = now - started > self.config.drain.timeout
         if not result.finished and not timed_out and not self.is_dry(rule):
-            left = len(result.pending) + len(result.terminating)
-            self.on_phase(rule, "draining", f"{left} pod(s) left")
+            remaining = len(result.pending) + len(result.terminating)
+            self.on_phase(rule, "draining", f"{remaining} pod(s) left")
             return False
         self._blocked_seen.pop(rule.name, None)
         done = r.RuleState(
@@ -214,7 +228,7 @@ class Actions:
             self.emit("Normal", "DrainDone", "drain done: no evictable pod left", rule)
         return True
 
-    def repair(self, rule, done: r.RuleState, now: float) -> None:
+    def repair(self, rule: Rule, done: r.RuleState, now: float) -> None:
         done.repaired_at = now
         if self.is_dry(rule):
             what = self.describe_repair.get(rule.condition, lambda: "repair")()
@@ -227,7 +241,7 @@ class Actions:
             "Warning", "RepairRun", f"repair: {account or 'nothing done (repair disabled)'}", rule
         )
 
-    def repair_failed(self, rule, state: r.RuleState, now: float) -> None:
+    def repair_failed(self, rule: Rule, state: r.RuleState, now: float) -> None:
         held = r.after_repair_failed(rule, state, now)
         self.store.save(rule, held)
         self.emit(
@@ -239,12 +253,12 @@ class Actions:
         )
         self.outcome(rule, "repair_failed")
 
-    def undo(self, rule, state: r.RuleState) -> None:
+    def undo(self, rule: Rule, state: r.RuleState) -> None:
         record = self.store.record(rule)
         others_cordon = any(
             name != rule.name and "cordon" in other.done for name, other in record.rules.items()
         )
-        changes: dict = {}
+        changes: dict[str, Any] = {}
         undone = []
         if "taint" in state.done:
             changes["remove_taints"] = [rule.taint_key]

@@ -27,8 +27,11 @@ Every error is a :class:`~healthcheck._agent.config.ConfigError` whose one line 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any
 
-from healthcheck._agent.config import ConfigError
+from healthcheck._agent.config import CheckSpec, ConfigError
 from healthcheck.sdk.duration import parse_duration
 
 ACTIONS = ("taint", "cordon", "drain", "repair")
@@ -66,64 +69,31 @@ _NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?\Z")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 
 
+@dataclass(frozen=True, slots=True)
 class DrainOptions:
     """How ``drain`` evicts: the overall timeout, the grace period cap, kubectl's two opt-ins."""
 
-    __slots__ = ("delete_emptydir_data", "force", "max_grace_period", "timeout")
-
-    def __init__(
-        self,
-        timeout: float = 600.0,
-        max_grace_period: float = 60.0,
-        delete_emptydir_data: bool = False,
-        force: bool = False,
-    ) -> None:
-        self.timeout = timeout
-        self.max_grace_period = max_grace_period
-        self.delete_emptydir_data = delete_emptydir_data
-        self.force = force
+    timeout: float = 600.0
+    max_grace_period: float = 60.0
+    delete_emptydir_data: bool = False
+    force: bool = False
 
 
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One rule: when ``condition`` has had ``status`` for ``for_`` seconds, do ``actions``."""
 
-    __slots__ = (
-        "actions",
-        "condition",
-        "dry_run",
-        "for_",
-        "lead_time",
-        "min_hold",
-        "name",
-        "repair_hold",
-        "repair_verify",
-        "status",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        condition: str,
-        actions: tuple[str, ...],
-        *,
-        status: str = "True",
-        for_: float = 0.0,
-        lead_time: float = 0.0,
-        min_hold: float = 300.0,
-        dry_run: bool = False,
-        repair_hold: float = 3 * 3600.0,
-        repair_verify: float = 120.0,
-    ) -> None:
-        self.name = name
-        self.condition = condition
-        self.status = status
-        self.for_ = for_
-        self.actions = actions
-        self.lead_time = lead_time
-        self.min_hold = min_hold
-        self.dry_run = dry_run
-        self.repair_hold = repair_hold
-        self.repair_verify = repair_verify
+    name: str
+    condition: str
+    actions: tuple[str, ...]
+    _: KW_ONLY
+    status: str = "True"
+    for_: float = 0.0
+    lead_time: float = 0.0
+    min_hold: float = 300.0
+    dry_run: bool = False
+    repair_hold: float = 3 * 3600.0
+    repair_verify: float = 120.0
 
     @property
     def taint_key(self) -> str:
@@ -134,47 +104,36 @@ class Rule:
         return f"Rule({self.name!r}, {self.condition}={self.status}, {list(self.actions)})"
 
 
+@dataclass(frozen=True, slots=True)
 class RemediationConfig:
     """The validated ``remediation:`` section (``None`` in :class:`AgentConfig` when absent)."""
 
-    def __init__(
-        self,
-        rules: list[Rule],
-        *,
-        dry_run: bool = False,
-        namespace: str = "node-healthcheck-remediation",
-        max_concurrent: int = 1,
-        max_percent: float | None = None,
-        min_interval: float = 60.0,
-        node_grace: float = 120.0,
-        lease_duration: float = 60.0,
-        poll_interval: float = 30.0,
-        drain: DrainOptions | None = None,
-    ) -> None:
-        self.rules = rules
-        self.dry_run = dry_run
-        self.namespace = namespace
-        self.max_concurrent = max_concurrent
-        self.max_percent = max_percent
-        self.min_interval = min_interval
-        self.node_grace = node_grace
-        self.lease_duration = lease_duration
-        self.poll_interval = poll_interval
-        self.drain = drain or DrainOptions()
+    rules: list[Rule]
+    _: KW_ONLY
+    dry_run: bool = False
+    namespace: str = "node-healthcheck-remediation"
+    max_concurrent: int = 1
+    max_percent: float | None = None
+    min_interval: float = 60.0
+    node_grace: float = 120.0
+    lease_duration: float = 60.0
+    poll_interval: float = 30.0
+    drain: DrainOptions = field(default_factory=DrainOptions)
 
 
 # ------------------------------------------------------------------------------ field readers
 
 
-def _kind(value) -> str:
+def _kind(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
         return "a number"
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), "null")
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+    return kinds.get(type(value), "null")
 
 
-def _mapping(value, key: str, known: tuple[str, ...]) -> dict:
+def _mapping(value: object, key: str, known: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{key}: expected a mapping, got {_kind(value)}")
     for name in value:
@@ -183,13 +142,13 @@ def _mapping(value, key: str, known: tuple[str, ...]) -> dict:
     return value
 
 
-def _bool(value, key: str) -> bool:
+def _bool(value: object, key: str) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key}: expected true or false, got {_kind(value)}")
     return value
 
 
-def _seconds(value, key: str, *, allow_zero: bool = True) -> float:
+def _seconds(value: object, key: str, *, allow_zero: bool = True) -> float:
     if not isinstance(value, str):
         raise ConfigError(f'{key}: expected a duration string such as "30s", got {_kind(value)}')
     try:
@@ -203,7 +162,7 @@ def _seconds(value, key: str, *, allow_zero: bool = True) -> float:
     return float(seconds)
 
 
-def _name(value, key: str, pattern=_NAME) -> str:
+def _name(value: object, key: str, pattern: re.Pattern[str] = _NAME) -> str:
     if not isinstance(value, str):
         raise ConfigError(f"{key}: expected a string, got {_kind(value)}")
     if not 0 < len(value) <= MAX_NAME or not pattern.match(value):
@@ -214,7 +173,7 @@ def _name(value, key: str, pattern=_NAME) -> str:
     return value
 
 
-def _max_concurrent(value, key: str) -> tuple[int, float | None]:
+def _max_concurrent(value: object, key: str) -> tuple[int, float | None]:
     """``(absolute, None)`` or ``(0, percent)`` from ``2`` or ``"10%"``."""
     if isinstance(value, int) and not isinstance(value, bool):
         if not 1 <= value <= MAX_CONCURRENT:
@@ -234,7 +193,7 @@ def _max_concurrent(value, key: str) -> tuple[int, float | None]:
 # ------------------------------------------------------------------------------------ parsing
 
 
-def _rule(raw, index: int, owned: dict) -> Rule:
+def _rule(raw: Any, index: int, owned: dict[str, CheckSpec]) -> Rule:
     key = f"remediation.rules[{index}]"
     raw = _mapping(raw, key, RULE_KEYS)
     if "when" not in raw:
@@ -282,7 +241,7 @@ def _rule(raw, index: int, owned: dict) -> Rule:
     )
 
 
-def parse_remediation(raw, checks) -> RemediationConfig | None:
+def parse_remediation(raw: Any, checks: Iterable[CheckSpec]) -> RemediationConfig | None:
     """Validate the ``remediation:`` value; ``None`` (remediation off) when absent or null.
 
     ``checks`` are the agent's validated :class:`~healthcheck._agent.config.CheckSpec` list: a
@@ -292,7 +251,7 @@ def parse_remediation(raw, checks) -> RemediationConfig | None:
     if raw is None:
         return None
     raw = _mapping(raw, "remediation", ROOT_KEYS)
-    owned = {}
+    owned: dict[str, CheckSpec] = {}
     for spec in checks:
         if spec.permanent and spec.condition not in owned:
             owned[spec.condition] = spec
@@ -302,18 +261,19 @@ def parse_remediation(raw, checks) -> RemediationConfig | None:
     if len(raw_rules) > MAX_RULES:
         raise ConfigError(f"remediation.rules: at most {MAX_RULES} rules")
     rules = [_rule(r, i, owned) for i, r in enumerate(raw_rules)]
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     for i, rule in enumerate(rules):
-        for field, value in (("name", rule.name), ("when.condition", rule.condition)):
-            if (field, value) in seen:
+        for what, value in (("name", rule.name), ("when.condition", rule.condition)):
+            if (what, value) in seen:
                 raise ConfigError(
-                    f"remediation.rules[{i}].{field}: {value!r} is already used by "
-                    f"rules[{seen[(field, value)]}]"
+                    f"remediation.rules[{i}].{what}: {value!r} is already used by "
+                    f"rules[{seen[(what, value)]}]"
                 )
-            seen[(field, value)] = i
+            seen[(what, value)] = i
     for rule in rules:
         if "repair" in rule.actions:
-            owned[rule.condition].options.enable_repair = False  # only behind the budget
+            options: Any = owned[rule.condition].options  # parsed options: dynamic attributes
+            options.enable_repair = False  # only behind the budget
     drain_raw = _mapping(raw.get("drain", {}), "remediation.drain", DRAIN_KEYS)
     drain = DrainOptions(
         timeout=_seconds(

@@ -15,20 +15,35 @@ would be done, and nothing is written: no patch, no eviction, no Lease, no repai
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
+from collections.abc import Callable
+from typing import Any
 
+from healthcheck._agent.clock import Clock, rfc3339
+from healthcheck._agent.conditions import Event
 from healthcheck._agent.kube import ApiError
 from healthcheck._agent.loop import StepLoop
 from healthcheck._agent.remediation import rules as r
-from healthcheck._agent.remediation.actions import Actions
+from healthcheck._agent.remediation.actions import Actions, Descriptions, Repairs
+from healthcheck._agent.remediation.api import RemediationApi
+from healthcheck._agent.remediation.config import RemediationConfig, Rule
+from healthcheck._agent.remediation.metrics import RemediationMetrics
 from healthcheck._agent.remediation.slots import Budget
 from healthcheck._agent.remediation.store import Conflict, NodeStore
+from healthcheck._agent.remediation.waiting import SlotWait
+from healthcheck._agent.scheduler import Report
 from healthcheck.sdk.text import one_line
 
 ACTIVE_TICK = 1.0
 IDLE_TICK = 3600.0
 ERROR_BYTES = 300
+
+_log = logging.getLogger(__name__)
+
+# own(condition type): None when not one of ours, else (status or None while unknown, since)
+Own = Callable[[str], tuple[str | None, float] | None]
 
 
 class Controller(StepLoop):
@@ -41,21 +56,20 @@ class Controller(StepLoop):
 
     def __init__(
         self,
-        config,
-        api,
+        config: RemediationConfig,
+        api: RemediationApi,
         node: str,
         *,
-        emit,
-        clock,
-        own=lambda ctype: None,
-        repairs=None,
-        describe_repair=None,
+        emit: Callable[[Event], object],
+        clock: Clock,
+        own: Own = lambda ctype: None,
+        repairs: Repairs | None = None,
+        describe_repair: Descriptions | None = None,
         dry_run: bool = False,
-        metrics=None,
-        log=None,
+        metrics: RemediationMetrics | None = None,
         active_tick: float = ACTIVE_TICK,
         drain_backoff: tuple[float, float] = (1.0, 30.0),
-        rng=None,
+        rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.api = api
@@ -65,7 +79,6 @@ class Controller(StepLoop):
         self.own = own
         self.dry_run = dry_run or config.dry_run
         self.metrics = metrics
-        self.log = log or (lambda message: None)
         self.active_tick = active_tick
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.budget = Budget(
@@ -93,7 +106,6 @@ class Controller(StepLoop):
             repairs=repairs,
             describe_repair=describe_repair,
             metrics=metrics,
-            log=self.log,
             drain_backoff=drain_backoff,
         )
         self.foreign = [rule for rule in config.rules if own(rule.condition) is None]
@@ -104,18 +116,23 @@ class Controller(StepLoop):
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.waiting_since: float | None = None
-        self._wait_counted = 0.0  # monotonic time up to which waiting is in the metric
-        self.waiting_why = ""
-        self.slot_retry = 0.0
+        self.waiting = SlotWait(
+            self.budget,
+            self.actions.emit,
+            metrics,
+            min(15.0, max(active_tick, config.lease_duration / 3)),
+            self._rng,
+        )
         self.failures = 0
         self.conflicts = 0
         self.last_error = ""
-        self.phases: dict[str, dict] = {rule.name: {"phase": r.IDLE} for rule in config.rules}
+        self.phases: dict[str, dict[str, Any]] = {
+            rule.name: {"phase": r.IDLE} for rule in config.rules
+        }
 
     # ------------------------------------------------------------------ inputs (any thread)
 
-    def observe(self, report) -> None:
+    def observe(self, report: Report) -> None:
         """A check's report: keep the not-before time it gave as data, and look again now."""
         spec = report.spec
         if not spec.permanent or not any(
@@ -126,30 +143,31 @@ class Controller(StepLoop):
         value = data.get("not_before") if isinstance(data, dict) else None
         # A plugin's data is not trusted: NaN, infinities and times outside 1970..5138 read as
         # unknown (act at once), as a missing time does.
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        ok = ok and 0 <= value < r.MAX_EPOCH
+        not_before: float | None = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            not_before = float(value) if 0 <= value < r.MAX_EPOCH else None
         with self._lock:
-            self._not_before[spec.condition] = float(value) if ok else None
+            self._not_before[spec.condition] = not_before
         self._wake.set()
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The node's remediation state, for ``/conditions`` and ``healthcheck status``."""
         with self._lock:
             held = self.budget.held
             return {
                 "dryRun": self.dry_run,
                 "slot": (held.get("metadata") or {}).get("name") if held else None,
-                "waiting": self.waiting_why if self.waiting_since is not None else None,
+                "waiting": self.waiting.why if self.waiting.since is not None else None,
                 "lastError": self.last_error or None,
                 "rules": [{"name": name, **state} for name, state in self.phases.items()],
             }
 
     # ------------------------------------------------------------------------ observation
 
-    def _dry(self, rule) -> bool:
+    def _dry(self, rule: Rule) -> bool:
         return self.dry_run or rule.dry_run
 
-    def _observe(self, rule, now: float) -> r.Observation:
+    def _observe(self, rule: Rule, now: float) -> r.Observation:
         view = self.store.view
         node_age = now - view.created if view and view.created else None
         mine = self.own(rule.condition)
@@ -161,10 +179,10 @@ class Controller(StepLoop):
             not_before = self._not_before.get(rule.condition)
         return r.Observation(status, since, not_before, node_age)
 
-    def _state(self, rule) -> r.RuleState | None:
+    def _state(self, rule: Rule) -> r.RuleState | None:
         return self.store.state(rule)
 
-    def _evaluate(self, now: float) -> list[tuple]:
+    def _evaluate(self, now: float) -> list[tuple[Rule, r.Step]]:
         return [
             (
                 rule,
@@ -181,7 +199,7 @@ class Controller(StepLoop):
 
     # ----------------------------------------------------------------------------- output
 
-    def _phase(self, rule, phase: str, message: str = "") -> None:
+    def _phase(self, rule: Rule, phase: str, message: str = "") -> None:
         with self._lock:
             self.phases[rule.name] = {"phase": phase, "message": message}
         if self.metrics is not None:
@@ -189,7 +207,7 @@ class Controller(StepLoop):
 
     # ------------------------------------------------------------------------- the budget
 
-    def _needs_slot(self, rule, step, state) -> bool:
+    def _needs_slot(self, rule: Rule, step: r.Step, state: r.RuleState | None) -> bool:
         if self._dry(rule):
             return False
         if step.kind in (r.START, r.ACT):
@@ -197,50 +215,6 @@ class Controller(StepLoop):
         return r.holds_marks(state) or (
             state is not None and state.repaired_at is not None and "repair" in state.done
         )
-
-    def _count_wait(self, now: float) -> None:
-        """Add the time waited since the last count to the metric (it grows while waiting)."""
-        if self.metrics is not None and self.waiting_since is not None:
-            self.metrics.wait_seconds.inc(max(0.0, now - self._wait_counted))
-        self._wait_counted = now
-
-    def _stop_waiting(self, now: float) -> None:
-        """No longer waiting: a slot was taken, or nothing needs one any more."""
-        self._count_wait(now)
-        self.waiting_since = None
-        self.waiting_why = ""
-
-    def _slot(self, now: float) -> bool:
-        budget = self.budget
-        if budget.held is not None:
-            if budget.renew():
-                return True
-            self.actions.emit(
-                "Warning", "RemediationSlotLost", "lost the remediation slot (not renewed in time)"
-            )
-        if now < self.slot_retry:
-            return False
-        ok, why = budget.acquire()
-        if ok:
-            if self.waiting_since is not None:
-                waited = now - self.waiting_since
-                self._stop_waiting(now)
-                self.actions.emit(
-                    "Normal",
-                    "RemediationSlotAcquired",
-                    f"got a remediation slot after waiting {waited:.0f}s",
-                )
-            return True
-        if self.waiting_since is None:
-            self.waiting_since = self._wait_counted = now
-            self.actions.emit(
-                "Normal", "RemediationWaiting", f"waiting for a remediation slot: {why}"
-            )
-        self._count_wait(now)
-        self.waiting_why = why
-        pause = min(15.0, max(self.active_tick, self.config.lease_duration / 3))
-        self.slot_retry = now + pause * self._rng.uniform(0.8, 1.2)
-        return False
 
     # ------------------------------------------------------------------------------- step
 
@@ -255,7 +229,7 @@ class Controller(StepLoop):
             # (a controller fighting us) costs a few requests a minute, not a hot loop.
             self.store.view = None
             self.conflicts += 1
-            return self._rng.uniform(0.05, 0.2) * 2 ** min(self.conflicts - 1, 6)
+            return self._rng.uniform(0.05, 0.2) * 2.0 ** min(self.conflicts - 1, 6)
         except ApiError as exc:
             return self._failed(str(exc))
         except Exception as exc:  # a bug (ours, a plugin's) must not end the loop
@@ -265,7 +239,7 @@ class Controller(StepLoop):
         self.last_error = ""
         if self.metrics is not None:
             self.metrics.slot_held.set(1 if self.budget.held is not None else 0)
-            self.metrics.waiting.set(1 if self.waiting_since is not None else 0)
+            self.metrics.waiting.set(1 if self.waiting.since is not None else 0)
         return wait
 
     def _polls(self) -> bool:
@@ -306,26 +280,29 @@ class Controller(StepLoop):
         while a slot is held, at most a third of the lease, so the slot is still renewed."""
         self.failures += 1
         self.last_error = one_line(why, ERROR_BYTES)
-        self.log(f"remediation: {self.last_error}")
+        _log.warning("remediation: %s", self.last_error)
         self.store.view = None
-        wait = min(30.0, 0.5 * 2 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
+        wait = min(30.0, 0.5 * 2.0 ** min(self.failures, 6)) * self._rng.uniform(0.5, 1.0)
         if self.budget.held is not None:
             # Still renew while failing (a pod list or Node patch refused): a slot that lapses
             # while our marks stay on the node would let one more node start than allowed.
             wait = min(wait, self.config.lease_duration / 3)
         return wait
 
-    def _do(self, rule, step, now: float) -> bool:
+    def _do(self, rule: Rule, step: r.Step, now: float) -> bool:
         """Carry out one step; ``True`` when the rule should be looked at again at once."""
         kind = step.kind
         if kind == r.START:
             return self.actions.act(rule, self.actions.start(rule, now), rule.actions[0], now)
+        state = self._state(rule)
+        if state is None:  # evaluate() asks for the steps below only of an active rule
+            return False
         if kind == r.ACT:
-            return self.actions.act(rule, self._state(rule), step.action, now)
+            return self.actions.act(rule, state, step.action, now)
         if kind == r.REPAIR_FAILED:
-            self.actions.repair_failed(rule, self._state(rule), now)
+            self.actions.repair_failed(rule, state, now)
         elif kind == r.UNDO:
-            self.actions.undo(rule, self._state(rule))
+            self.actions.undo(rule, state)
         return False
 
     def _step(self) -> float:
@@ -339,21 +316,20 @@ class Controller(StepLoop):
             read = True
         steps = self._evaluate(now)
         wanted = any(self._needs_slot(rule, s, self._state(rule)) for rule, s in steps)
-        have_slot = self._slot(mono) if wanted else False
-        if not wanted and self.waiting_since is not None:
-            self._stop_waiting(mono)  # e.g. the condition cleared before a slot came
+        have_slot = self.waiting.take(mono) if wanted else False
+        if not wanted and self.waiting.since is not None:
+            self.waiting.stop(mono)  # e.g. the condition cleared before a slot came
 
-        def writes(step, rule) -> bool:
+        def writes(step: r.Step, rule: Rule) -> bool:
             if step.kind in (r.UNDO, r.REPAIR_FAILED):
                 return True
             return step.kind in (r.START, r.ACT) and (have_slot or self._dry(rule))
 
         if not read and any(writes(s, rule) for rule, s in steps):
             self._read()  # act on the node as it is now, not as it was; not while waiting
-        wakes = []
+        wakes: list[float] = []
         for rule in self.config.rules:
-            step = None
-            for _ in range(len(rule.actions) + 2):
+            for _ in range(len(rule.actions) + 2):  # at least once: `step` is always set
                 step = r.evaluate(
                     rule, self._observe(rule, now), self._state(rule), now, self.config.node_grace
                 )
@@ -363,8 +339,8 @@ class Controller(StepLoop):
                     break
             state = self._state(rule)
             if step.kind in (r.START, r.ACT) and not have_slot and not self._dry(rule):
-                self._phase(rule, "waiting", self.waiting_why)
-                wakes.append(self.slot_retry - mono)
+                self._phase(rule, "waiting", self.waiting.why)
+                wakes.append(self.waiting.retry_at - mono)
                 continue
             if step.kind == r.ACT and step.action == "drain":
                 wakes.append(self.active_tick)
@@ -382,14 +358,14 @@ class Controller(StepLoop):
         ):
             self.budget.release()
             # logged only: Events of one source share client-go's spam budget (25, then 1/5 min)
-            self.log("remediation: slot released")
+            _log.info("remediation: slot released")
         if self.budget.held is not None:
             wakes.append(self.budget.renew_due - mono)
         if self._polls():
             wakes.append(self.config.poll_interval - (mono - self.store.polled))
         return max(0.0, min([IDLE_TICK, *wakes]))
 
-    def _phase_name(self, rule, kind: str, state) -> str:
+    def _phase_name(self, rule: Rule, kind: str, state: r.RuleState | None) -> str:
         if state is None:
             return kind if kind == r.PENDING else r.IDLE
         if state.hold_until is not None and "repair" not in state.done:
@@ -398,11 +374,9 @@ class Controller(StepLoop):
             return "done"
         return "acting"
 
-    def _phase_message(self, rule, step, state) -> str:
+    def _phase_message(self, rule: Rule, step: r.Step, state: r.RuleState | None) -> str:
         if state is None:
             if step.kind == r.PENDING and step.wake is not None:
-                from healthcheck._agent.clock import rfc3339
-
                 return f"acting at {rfc3339(step.wake)}"
             return ""
         done = ", ".join(state.done) or "nothing yet"

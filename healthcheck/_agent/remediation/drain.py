@@ -16,8 +16,12 @@ the drain at its timeout. Grace periods are capped at ``maxGracePeriod``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from healthcheck._agent.kube import ApiError
+from healthcheck._agent.remediation.api import RemediationApi, json_object
+from healthcheck._agent.remediation.config import DrainOptions
 
 OPT_OUT = "remediation.node-healthcheck.io/skip-drain"
 MIRROR = "kubernetes.io/config.mirror"
@@ -25,24 +29,26 @@ DEFAULT_GRACE = 30  # the API's default terminationGracePeriodSeconds
 EVICT, SKIP, REFUSE, WAIT = "evict", "skip", "refuse", "wait"
 
 
-def pod_name(pod: dict) -> str:
-    meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
+def pod_name(pod: dict[str, Any]) -> str:
+    meta = json_object(pod.get("metadata"))
     return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
-def _controller(meta: dict) -> dict | None:
+def _controller(meta: dict[str, Any]) -> dict[str, Any] | None:
     for ref in meta.get("ownerReferences") or ():
         if isinstance(ref, dict) and ref.get("controller") is True:
             return ref
     return None
 
 
-def classify(pod: dict, *, delete_emptydir_data: bool = False, force: bool = False):
-    """``(EVICT|SKIP|REFUSE, why)`` for one pod."""
-    meta = pod.get("metadata") if isinstance(pod.get("metadata"), dict) else {}
-    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
-    status = pod.get("status") if isinstance(pod.get("status"), dict) else {}
-    annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+def classify(
+    pod: dict[str, Any], *, delete_emptydir_data: bool = False, force: bool = False
+) -> tuple[str, str]:
+    """``(EVICT|SKIP|REFUSE|WAIT, why)`` for one pod."""
+    meta = json_object(pod.get("metadata"))
+    spec = json_object(pod.get("spec"))
+    status = json_object(pod.get("status"))
+    annotations = json_object(meta.get("annotations"))
     if MIRROR in annotations:
         return SKIP, "mirror pod"
     controller = _controller(meta)
@@ -54,7 +60,8 @@ def classify(pod: dict, *, delete_emptydir_data: bool = False, force: bool = Fal
         return WAIT, "still terminating"
     if status.get("phase") in ("Succeeded", "Failed"):
         return EVICT, "finished"
-    volumes = spec.get("volumes") if isinstance(spec.get("volumes"), list) else []
+    volumes = spec.get("volumes")
+    volumes = volumes if isinstance(volumes, list) else []
     if not delete_emptydir_data and any(isinstance(v, dict) and "emptyDir" in v for v in volumes):
         return REFUSE, "uses emptyDir (drain.deleteEmptyDirData)"
     if controller is None and not force:
@@ -62,9 +69,9 @@ def classify(pod: dict, *, delete_emptydir_data: bool = False, force: bool = Fal
     return EVICT, ""
 
 
-def grace_seconds(pod: dict, cap: float) -> int:
+def grace_seconds(pod: dict[str, Any], cap: float) -> int:
     """The pod's own grace period, capped."""
-    spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
+    spec = json_object(pod.get("spec"))
     own = spec.get("terminationGracePeriodSeconds")
     if not isinstance(own, int) or isinstance(own, bool) or own < 0:
         own = DEFAULT_GRACE
@@ -73,7 +80,8 @@ def grace_seconds(pod: dict, cap: float) -> int:
 
 def pdb_of(error: ApiError) -> str:
     """The budget's name from a 429's causes ("The disruption budget NAME needs ..."), else ''."""
-    for cause in getattr(error, "causes", ()):
+    causes: list[str] = getattr(error, "causes", [])
+    for cause in causes:
         words = cause.split()
         if len(words) > 3 and words[:3] == ["The", "disruption", "budget"]:
             return words[3]
@@ -105,15 +113,15 @@ class Drainer:
 
     def __init__(
         self,
-        api,
+        api: RemediationApi,
         node: str,
-        options,
+        options: DrainOptions,
         *,
         dry_run: bool = False,
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
         pass_budget: float = 20.0,
-        monotonic=time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self.node = node

@@ -8,18 +8,20 @@ bounded body.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+from typing import Any
+
+from healthcheck.sdk.text import one_line
 
 DEFAULT_SERVER = "127.0.0.1:20256"
 TIMEOUT = 0.3
 MAX_BODY = 1 << 20
 
 
-def agent_entry(server: str | None = None, timeout: float = TIMEOUT) -> dict | None:
+def agent_entry(server: str | None = None, timeout: float = TIMEOUT) -> dict[str, Any] | None:
     """The remediation entry of the local agent's ``/conditions``; ``None`` when unavailable."""
-    import http.client
-
     address = server or os.environ.get("HEALTHCHECK_AGENT_SERVER") or DEFAULT_SERVER
     host, _, port = address.rpartition(":")
     if not (port.isascii() and port.isdigit()) or len(port) > 5:
@@ -40,10 +42,8 @@ def agent_entry(server: str | None = None, timeout: float = TIMEOUT) -> dict | N
     return None
 
 
-def status_line(entry: dict | None) -> str | None:
+def status_line(entry: dict[str, Any] | None) -> str | None:
     """``remediation (agent): Remediating: maintenance: done; slot node-healthcheck-slot-0``."""
     if entry is None:
         return None
-    from healthcheck.sdk.text import one_line
-
     return one_line(f"remediation (agent): {entry.get('reason')}: {entry.get('message')}", 200)

@@ -12,13 +12,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from healthcheck._agent.remediation.config import Rule
+
 
 class RemediationMetrics:
     """The collectors; every method is cheap and thread-safe (prometheus-client's own locks)."""
 
-    def __init__(self, registry, rules) -> None:
-        from prometheus_client import Counter, Gauge
-
+    def __init__(self, registry: CollectorRegistry, rules: Iterable[Rule]) -> None:
         self.outcomes = Counter(
             "healthcheck_remediation",
             "Remediation steps by rule and outcome.",

@@ -8,7 +8,11 @@ same patch as the change it describes, in the annotation :data:`ANNOTATION`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from healthcheck._agent.clock import parse_rfc3339
+from healthcheck._agent.remediation.api import json_object
 from healthcheck._agent.remediation.rules import ABSENT, Record
 
 ANNOTATION = "remediation.node-healthcheck.io/state"
@@ -18,17 +22,17 @@ MAX_TAINTS = 256
 class NodeView:
     """The parts of a Node object remediation reads, defensively typed."""
 
-    def __init__(self, node: dict) -> None:
-        meta = node.get("metadata") if isinstance(node.get("metadata"), dict) else {}
-        spec = node.get("spec") if isinstance(node.get("spec"), dict) else {}
-        status = node.get("status") if isinstance(node.get("status"), dict) else {}
+    def __init__(self, node: dict[str, Any]) -> None:
+        meta = json_object(node.get("metadata"))
+        spec = json_object(node.get("spec"))
+        status = json_object(node.get("status"))
         annotations = meta.get("annotations")
-        self.annotations: dict = annotations if isinstance(annotations, dict) else {}
+        self.annotations: dict[str, Any] = annotations if isinstance(annotations, dict) else {}
         self.resource_version = meta.get("resourceVersion")
         self.created = parse_rfc3339(meta.get("creationTimestamp"))
         self.unschedulable = spec.get("unschedulable") is True
         taints = spec.get("taints")
-        self.taints: list[dict] = (
+        self.taints: list[dict[str, Any]] = (
             [t for t in taints[:MAX_TAINTS] if isinstance(t, dict)]
             if isinstance(taints, list)
             else []
@@ -52,19 +56,20 @@ def patch_body(
     view: NodeView,
     record: Record,
     *,
-    add_taints=(),
-    remove_taints=(),
+    add_taints: Iterable[str] = (),
+    remove_taints: Iterable[str] = (),
     unschedulable: bool | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The merge patch: taints added/removed, cordon set/cleared, the record written."""
-    body: dict = {
+    body: dict[str, Any] = {
         "metadata": {
             "resourceVersion": view.resource_version,
             "annotations": {ANNOTATION: record.dumps()},
         }
     }
-    spec: dict = {}
+    spec: dict[str, Any] = {}
     if add_taints or remove_taints:
+        add_taints = tuple(add_taints)
         gone = set(remove_taints) | set(add_taints)
         taints = [t for t in view.taints if t.get("key") not in gone]
         taints += [{"key": key, "effect": "NoSchedule"} for key in add_taints]

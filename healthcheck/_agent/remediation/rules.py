@@ -19,6 +19,11 @@ not-before time, the node's age, the rule's state and the time, and answers one
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from healthcheck._agent.remediation.config import ACTIONS, Rule
 
 IDLE, PENDING, START, ACT, WAIT, UNDO, REPAIR_FAILED = (
     "idle",
@@ -34,6 +39,7 @@ MAX_RECORD_BYTES = 16 * 1024
 MAX_EPOCH = 1e11
 
 
+@dataclass(frozen=True, slots=True)
 class Observation:
     """What is known about one rule's condition at one moment.
 
@@ -44,19 +50,10 @@ class Observation:
     created, ``None`` when unknown.
     """
 
-    __slots__ = ("node_age", "not_before", "since", "status")
-
-    def __init__(
-        self,
-        status: str | None,
-        since: float = 0.0,
-        not_before: float | None = None,
-        node_age: float | None = None,
-    ) -> None:
-        self.status = status
-        self.since = since
-        self.not_before = not_before
-        self.node_age = node_age
+    status: str | None
+    since: float = 0.0
+    not_before: float | None = None
+    node_age: float | None = None
 
 
 class RuleState:
@@ -67,7 +64,7 @@ class RuleState:
     def __init__(
         self,
         started: float,
-        done=(),
+        done: Iterable[str] = (),
         repaired_at: float | None = None,
         hold_until: float | None = None,
         drain_started: float | None = None,
@@ -78,8 +75,8 @@ class RuleState:
         self.hold_until = hold_until
         self.drain_started = drain_started
 
-    def to_json(self) -> dict:
-        data: dict = {"started": self.started, "done": list(self.done)}
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"started": self.started, "done": list(self.done)}
         for key, value in (
             ("repairedAt", self.repaired_at),
             ("holdUntil", self.hold_until),
@@ -90,23 +87,22 @@ class RuleState:
         return data
 
     @classmethod
-    def from_json(cls, data) -> RuleState | None:
+    def from_json(cls, data: object) -> RuleState | None:
         """A state from the annotation; ``None`` when it is not one of ours (hand-edited junk)."""
         if not isinstance(data, dict):
             return None
 
-        def number(key):
+        def number(key: str) -> float | None:
             value = data.get(key)
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return None
             # epoch seconds between 1970 and 5138: NaN, infinities and junk read as absent
-            return float(value) if ok and 0 <= value < MAX_EPOCH else None
+            return float(value) if 0 <= value < MAX_EPOCH else None
 
         started = number("started")
         done = data.get("done")
         if started is None or not isinstance(done, list):
             return None
-        from healthcheck._agent.remediation.config import ACTIONS
-
         return cls(
             started,
             [a for a in done if a in ACTIONS],
@@ -122,23 +118,14 @@ class RuleState:
         return f"RuleState({self.to_json()})"
 
 
+@dataclass(frozen=True, slots=True)
 class Step:
     """The answer of :func:`evaluate`: ``kind`` (one of the module constants), the ``action``
     for ``act``, and ``wake`` (epoch seconds) for ``pending``/``wait``: when to look again."""
 
-    __slots__ = ("action", "kind", "wake")
-
-    def __init__(self, kind: str, action: str = "", wake: float | None = None) -> None:
-        self.kind = kind
-        self.action = action
-        self.wake = wake
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Step) and (self.kind, self.action, self.wake) == (
-            other.kind,
-            other.action,
-            other.wake,
-        )
+    kind: str
+    action: str = ""
+    wake: float | None = None
 
     def __repr__(self) -> str:
         extra = f" {self.action}" if self.action else ""
@@ -146,12 +133,12 @@ class Step:
         return f"Step({self.kind}{extra})"
 
 
-def cleared(rule, status: str | None) -> bool:
+def cleared(rule: Rule, status: str | None) -> bool:
     """The condition definitely no longer has the rule's status (``Unknown`` never clears)."""
     return status is not None and status not in (rule.status, "Unknown")
 
 
-def due_time(rule, obs: Observation, now: float, node_grace: float) -> float:
+def due_time(rule: Rule, obs: Observation, now: float, node_grace: float) -> float:
     """When a matching condition should be acted on: ``for`` after its transition, no earlier
     than ``not_before - leadTime`` (at once when that is past or the time is unknown), and
     not while the node is younger than ``node_grace``."""
@@ -163,7 +150,9 @@ def due_time(rule, obs: Observation, now: float, node_grace: float) -> float:
     return due
 
 
-def evaluate(rule, obs: Observation, state: RuleState | None, now: float, node_grace: float = 0.0):
+def evaluate(
+    rule: Rule, obs: Observation, state: RuleState | None, now: float, node_grace: float = 0.0
+) -> Step:
     """The :class:`Step` ``rule`` wants now."""
     if state is None:
         if obs.status is None or obs.status != rule.status:
@@ -191,7 +180,7 @@ def evaluate(rule, obs: Observation, state: RuleState | None, now: float, node_g
     return Step(WAIT)
 
 
-def after_repair_failed(rule, state: RuleState, now: float) -> RuleState:
+def after_repair_failed(rule: Rule, state: RuleState, now: float) -> RuleState:
     """The state after a repair that did not clear the condition: hold, then try again."""
     done = [a for a in state.done if a != "repair"]
     return RuleState(state.started, done, None, now + rule.repair_hold, state.drain_started)
@@ -223,13 +212,13 @@ class Record:
         """The annotation value; ``None`` (remove it) when nothing is active."""
         if not self.rules and not self.cordoned:
             return None
-        data = {"rules": {k: v.to_json() for k, v in sorted(self.rules.items())}}
+        data: dict[str, Any] = {"rules": {k: v.to_json() for k, v in sorted(self.rules.items())}}
         if self.cordoned:
             data["cordoned"] = True
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
-    def loads(cls, text) -> Record:
+    def loads(cls, text: object) -> Record:
         """Parse the annotation; junk or an oversized value reads as an empty record."""
         if not isinstance(text, str) or len(text) > MAX_RECORD_BYTES:
             return cls()
@@ -239,7 +228,7 @@ class Record:
             return cls()
         if not isinstance(data, dict):
             return cls()
-        rules = {}
+        rules: dict[str, RuleState] = {}
         raw_rules = data.get("rules")
         if isinstance(raw_rules, dict):
             for name, raw in raw_rules.items():

@@ -21,8 +21,12 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 
+from healthcheck._agent.clock import parse_rfc3339
 from healthcheck._agent.kube import ApiError
+from healthcheck._agent.remediation.api import RemediationApi, json_object
 
 LABEL = "remediation.node-healthcheck.io/lease"
 PREFIX = "node-healthcheck-slot"
@@ -39,10 +43,8 @@ def micro_time(epoch: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{micros:06d}Z"
 
 
-def parse_micro_time(text) -> float | None:
+def parse_micro_time(text: object) -> float | None:
     """Epoch seconds from a MicroTime (or second-precision) string; ``None`` when malformed."""
-    from healthcheck._agent.clock import parse_rfc3339
-
     whole = parse_rfc3339(text)
     if whole is None:
         return None
@@ -52,17 +54,15 @@ def parse_micro_time(text) -> float | None:
     return whole
 
 
-def _spec(lease: dict) -> dict:
-    spec = lease.get("spec")
-    return spec if isinstance(spec, dict) else {}
+def _spec(lease: dict[str, Any]) -> dict[str, Any]:
+    return json_object(lease.get("spec"))
 
 
-def _meta(lease: dict) -> dict:
-    meta = lease.get("metadata")
-    return meta if isinstance(meta, dict) else {}
+def _meta(lease: dict[str, Any]) -> dict[str, Any]:
+    return json_object(lease.get("metadata"))
 
 
-def holder_of(lease: dict) -> str:
+def holder_of(lease: dict[str, Any]) -> str:
     holder = _spec(lease).get("holderIdentity")
     return holder if isinstance(holder, str) else ""
 
@@ -72,7 +72,7 @@ class Budget:
 
     def __init__(
         self,
-        api,
+        api: RemediationApi,
         namespace: str,
         holder: str,
         *,
@@ -81,9 +81,9 @@ class Budget:
         lease_duration: float = 60.0,
         min_interval: float = 0.0,
         prefix: str = PREFIX,
-        monotonic=time.monotonic,
-        wall=time.time,
-        rng=None,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self.api = api
         self.namespace = namespace
@@ -97,10 +97,11 @@ class Budget:
         self._wall = wall
         self._rng = rng or random.Random()  # noqa: S311 - spreading slot choice, not secrets
         # lease name -> (record key, first monotonic time this node saw that record)
-        self._seen: dict[str, tuple[tuple, float]] = {}
+        self._seen: dict[str, tuple[tuple[object, ...], float]] = {}
         self._node_count: tuple[int, float] | None = None
-        self._gate_seen: tuple[tuple, float] | None = None  # (gate record key, first seen)
-        self.held: dict | None = None  # our Lease as last written
+        # (gate record key, first seen)
+        self._gate_seen: tuple[tuple[object, ...], float] | None = None
+        self.held: dict[str, Any] | None = None  # our Lease as last written
         self.renew_due = 0.0
         self.acquired_at: float | None = None
 
@@ -117,7 +118,7 @@ class Budget:
 
     # ------------------------------------------------------------------------ observation
 
-    def _expired(self, lease: dict, now: float) -> bool:
+    def _expired(self, lease: dict[str, Any], now: float) -> bool:
         """Free: no holder, or the same record seen for a whole lease duration (its own, or
         ours when longer)."""
         holder = holder_of(lease)
@@ -143,14 +144,18 @@ class Budget:
 
     # ------------------------------------------------------------------------ the protocol
 
-    def _body(self, name: str, old: dict | None, now_wall: float) -> dict:
+    def _body(self, name: str, old: dict[str, Any] | None, now_wall: float) -> dict[str, Any]:
         spec = dict(_spec(old)) if old else {}
         transitions = spec.get("leaseTransitions")
         transitions = transitions if isinstance(transitions, int) else 0
         if old and holder_of(old) != self.holder:
             transitions += 1
         stamp = micro_time(now_wall)
-        meta: dict = {"name": name, "namespace": self.namespace, "labels": {LABEL: "slot"}}
+        meta: dict[str, Any] = {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": {LABEL: "slot"},
+        }
         if old:
             meta["resourceVersion"] = _meta(old).get("resourceVersion")
         return {
@@ -166,12 +171,14 @@ class Budget:
             },
         }
 
-    def _write(self, name: str, old: dict | None, body: dict) -> dict:
+    def _write(self, name: str, old: dict[str, Any] | None, body: dict[str, Any]) -> dict[str, Any]:
         if old is None:
             return self.api.create_lease(self.namespace, body)
         return self.api.update_lease(self.namespace, name, body)
 
-    def _gate_open(self, leases: dict[str, dict], now: float, now_wall: float) -> tuple[bool, str]:
+    def _gate_open(
+        self, leases: dict[str, dict[str, Any]], now: float, now_wall: float
+    ) -> tuple[bool, str]:
         """Whether a start may happen now (and, if so, the gate moved to now).
 
         The last start's time is another node's wall clock: one far ahead (or a hand-written
@@ -189,7 +196,7 @@ class Budget:
                 self._gate_seen = (key, now)
             if now - self._gate_seen[1] >= self.min_interval:
                 last = None  # unchanged for a whole interval here: whatever its time says
-        if last is not None and now_wall - last < self.min_interval:
+        if gate is not None and last is not None and now_wall - last < self.min_interval:
             who = holder_of(gate) or "another node"
             return False, f"{who} started {max(0.0, now_wall - last):.0f}s ago (minInterval)"
         body = self._body(f"{self.prefix}-gate", gate, now_wall)
@@ -212,7 +219,7 @@ class Budget:
         now = self._monotonic()
         now_wall = self._wall()
         listed = self.api.list_leases(self.namespace, LABEL)
-        leases = {_meta(lease).get("name"): lease for lease in listed}
+        leases = {str(_meta(lease).get("name", "")): lease for lease in listed}
         limit = self.limit()
         slots = {
             n: lease
@@ -235,7 +242,14 @@ class Budget:
         name = self._rng.choice(free)
         return self._take(name, slots.get(name), now, now_wall)
 
-    def _take(self, name, old, now, now_wall, adopt=False) -> tuple[bool, str]:
+    def _take(
+        self,
+        name: str,
+        old: dict[str, Any] | None,
+        now: float,
+        now_wall: float,
+        adopt: bool = False,
+    ) -> tuple[bool, str]:
         body = self._body(name, old, now_wall)
         if adopt and old is not None:
             body["spec"]["acquireTime"] = (

@@ -7,8 +7,14 @@ in memory, since a dry run writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from healthcheck._agent.clock import Clock
 from healthcheck._agent.kube import ApiError
 from healthcheck._agent.remediation import rules as r
+from healthcheck._agent.remediation.api import RemediationApi
+from healthcheck._agent.remediation.config import Rule
 from healthcheck._agent.remediation.node import NodeView, patch_body
 
 
@@ -19,7 +25,9 @@ class Conflict(Exception):
 class NodeStore:
     """The Node and the rule states of one node; ``is_dry(rule)`` picks memory or the Node."""
 
-    def __init__(self, api, node: str, clock, is_dry) -> None:
+    def __init__(
+        self, api: RemediationApi, node: str, clock: Clock, is_dry: Callable[[Rule], bool]
+    ) -> None:
         self.api = api
         self.node = node
         self.clock = clock
@@ -36,17 +44,23 @@ class NodeStore:
         self.polled = self.clock.monotonic()
         return self.view
 
-    def state(self, rule) -> r.RuleState | None:
+    def current(self) -> NodeView:
+        """The Node as last read: the controller reads it before anything is written."""
+        if self.view is None:
+            raise RuntimeError("the Node has not been read yet")
+        return self.view
+
+    def state(self, rule: Rule) -> r.RuleState | None:
         if self.is_dry(rule):
             return self.dry.rules.get(rule.name)
         return self.view.record.rules.get(rule.name) if self.view else None
 
-    def record(self, rule) -> r.Record:
+    def record(self, rule: Rule) -> r.Record:
         """The record ``rule``'s states live in: the Node's, or the dry run's in memory."""
-        return self.dry if self.is_dry(rule) else self.view.record
+        return self.dry if self.is_dry(rule) else self.current().record
 
-    def _patch(self, record: r.Record, **changes) -> None:
-        body = patch_body(self.view, record, **changes)
+    def _patch(self, record: r.Record, **changes: Any) -> None:
+        body = patch_body(self.current(), record, **changes)
         try:
             node = self.api.patch_node(self.node, body)
         except ApiError as exc:
@@ -57,14 +71,14 @@ class NodeStore:
 
     def disown_cordon(self) -> None:
         """Record that the cordon is no longer ours (someone uncordoned the node)."""
-        record = self.view.record.copy()
+        record = self.current().record.copy()
         record.cordoned = False
         self._patch(record)
 
-    def save(self, rule, state: r.RuleState | None, **changes) -> None:
+    def save(self, rule: Rule, state: r.RuleState | None, **changes: Any) -> None:
         """Write ``state`` for ``rule`` (with node ``changes``), or keep it in memory when dry."""
         dry = self.is_dry(rule)
-        record = self.dry if dry else self.view.record.copy()
+        record = self.dry if dry else self.current().record.copy()
         if state is None:
             record.rules.pop(rule.name, None)
         else:

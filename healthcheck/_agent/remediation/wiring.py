@@ -7,15 +7,33 @@ The agent calls :func:`start` once (long-running mode only) and feeds every chec
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from healthcheck._agent.conditions import ConditionTable
+from healthcheck._agent.config import AgentConfig, CheckSpec
+from healthcheck._agent.kube import load_client_config
+from healthcheck._agent.remediation.actions import Descriptions, Repairs
+from healthcheck._agent.remediation.api import RemediationApi
+from healthcheck._agent.remediation.controller import Controller, Own
+from healthcheck._agent.remediation.metrics import RemediationMetrics
+from healthcheck._declaration import CheckContext, Checker, Options
+from healthcheck.sdk import repair as policy
+
+if TYPE_CHECKING:  # main imports this module, when remediation is configured
+    from healthcheck._agent.main import Agent
 
 CONDITIONS_TYPE = "NodeHealthcheckRemediation"
 
+_log = logging.getLogger(__name__)
 
-def _own(table, owned: set[str]):
+
+def _own(table: ConditionTable, owned: set[str]) -> Own:
     """``own(ctype)`` for the controller, from the agent's condition table."""
 
-    def own(ctype: str):
+    def own(ctype: str) -> tuple[str | None, float] | None:
         if ctype not in owned:
             return None
         cond = table.get(ctype)
@@ -24,56 +42,60 @@ def _own(table, owned: set[str]):
     return own
 
 
-def _repairs(config) -> tuple[dict, dict]:
+def _repair_of(
+    spec: CheckSpec, checker: Checker, repair: policy.Repair
+) -> tuple[Callable[[], str | None], Callable[[], str]]:
+    """``(run, describe)`` of one check's repair, each with a fresh context and deadline."""
+
+    def context() -> CheckContext:
+        options: Any = Options(**(spec.options.as_dict() if spec.options is not None else {}))
+        options.enable_repair = True  # switched off inline by the config: here it runs
+        return CheckContext(checker.name, options, time.monotonic() + spec.timeout)
+
+    def run() -> str | None:
+        return policy.apply(checker.name, context(), repair)
+
+    def describe() -> str:
+        return str(repair.describe(context()))
+
+    return run, describe
+
+
+def _repairs(config: AgentConfig) -> tuple[Repairs, Descriptions]:
     """For each condition a ``repair`` rule names: run the check's repair through the shared
     policy (cooldown, dry-run-repair), and describe it."""
-    from healthcheck._declaration import CheckContext, Options
-    from healthcheck.sdk import repair as policy
-
-    runs, describes = {}, {}
-    wanted = {rule.condition for rule in config.remediation.rules if "repair" in rule.actions}
+    runs: Repairs = {}
+    describes: Descriptions = {}
+    rules = config.remediation.rules if config.remediation is not None else []
+    wanted = {rule.condition for rule in rules if "repair" in rule.actions}
     for spec in config.condition_types():
-        if spec.condition not in wanted:
+        checker = spec.checker
+        # the config refuses a repair rule whose check declares no repair
+        if spec.condition not in wanted or checker is None or checker.repair is None:
             continue
-
-        def context(spec=spec):
-            options = Options(**spec.options.as_dict())
-            options.enable_repair = True  # switched off inline by the config: here it runs
-            return CheckContext(spec.checker.name, options, time.monotonic() + spec.timeout)
-
-        def run(spec=spec, context=context):
-            return policy.apply(spec.checker.name, context(), spec.checker.repair)
-
-        def describe(spec=spec, context=context):
-            return spec.checker.repair.describe(context())
-
-        runs[spec.condition] = run
-        describes[spec.condition] = describe
+        runs[spec.condition], describes[spec.condition] = _repair_of(spec, checker, checker.repair)
     return runs, describes
 
 
-def start(agent, kubeconfig: str | None, *, dry_run: bool, log):
+def start(agent: Agent, kubeconfig: str | None, *, dry_run: bool) -> Controller | None:
     """Start the remediation loop of ``agent``; ``None`` when it cannot run (logged)."""
-    from healthcheck._agent.kube import load_client_config
-    from healthcheck._agent.remediation.api import RemediationApi
-    from healthcheck._agent.remediation.controller import Controller
-
     config = agent.config
+    remediation = config.remediation
+    if remediation is None:
+        return None
     try:
         api = RemediationApi(load_client_config(kubeconfig))
     except ValueError as exc:
         if not dry_run:
             raise
-        log(f"remediation off in this dry run: {exc}")
+        _log.warning("remediation off in this dry run: %s", exc)
         return None
     metrics = None
     if agent.metrics is not None:
-        from healthcheck._agent.remediation.metrics import RemediationMetrics
-
-        metrics = RemediationMetrics(agent.metrics.registry, config.remediation.rules)
+        metrics = RemediationMetrics(agent.metrics.registry, remediation.rules)
     runs, describes = _repairs(config)
     controller = Controller(
-        config.remediation,
+        remediation,
         api,
         agent.reporter.node,
         emit=lambda event: agent.reporter.record([event]),
@@ -83,22 +105,23 @@ def start(agent, kubeconfig: str | None, *, dry_run: bool, log):
         describe_repair=describes,
         dry_run=dry_run,
         metrics=metrics,
-        log=log,
     )
     budget = (
-        f"{config.remediation.max_percent:g}% of the nodes"
-        if config.remediation.max_percent is not None
-        else str(config.remediation.max_concurrent)
+        f"{remediation.max_percent:g}% of the nodes"
+        if remediation.max_percent is not None
+        else str(remediation.max_concurrent)
     )
-    log(
-        f"remediation: {len(config.remediation.rules)} rule(s), at most {budget} node(s) at once"
-        f"{' (dry run)' if controller.dry_run else ''}"
+    _log.info(
+        "remediation: %d rule(s), at most %s node(s) at once%s",
+        len(remediation.rules),
+        budget,
+        " (dry run)" if controller.dry_run else "",
     )
     controller.start()
     return controller
 
 
-def conditions_entry(snapshot: dict) -> dict:
+def conditions_entry(snapshot: dict[str, Any]) -> dict[str, Any]:
     """The remediation state as one ``/conditions`` entry (not a NodeCondition on the Node):
     ``True`` while a rule is active or waiting, the phase as reason, the details under
     ``remediation``."""
