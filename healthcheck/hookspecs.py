@@ -60,3 +60,31 @@ def healthcheck_checkers():
     under an entry point of that name wins, then the built-in one, then the first distribution by
     name; the loser is listed by ``healthcheck list`` as broken.
     """
+
+
+@hookspec
+def healthcheck_commands():
+    """Return the subcommands this plugin adds to ``healthcheck``, as a list of
+    :class:`healthcheck.sdk.console.Command`.
+
+    ``healthcheck NAME ARGS...`` runs ``command.run(ARGS)`` for the command called ``NAME`` and
+    exits with the integer it returns. The built-in maintenance-events family contributes
+    ``healthcheck host-event-log`` this way (``plugins/maintenance_events/`` in the source).
+
+    A :class:`~healthcheck.sdk.console.Command` declares:
+
+    - ``name``: what the user types after ``healthcheck``: lower-case letters, digits and dashes,
+      at most 32. A built-in subcommand's name (``check``, ``list``, ``status``, ``npd-config``,
+      ``agent``) cannot be taken, nor one an earlier plugin holds (built-ins first, then by
+      distribution name): such a command is left out, and ``healthcheck --help`` says why;
+    - ``help``: one line for ``healthcheck --help``, which lists every plugin command;
+    - ``run(argv) -> int``: the command, given the arguments after its name. Parse them with
+      :func:`healthcheck.sdk.console.argument_parser` (its errors are one line and exit 2), or
+      raise :class:`healthcheck.sdk.console.UsageError` yourself for bad input. Any other
+      exception, or a return value that is not an exit code (0 to 255), becomes one line on
+      stderr and exit code 2, never a traceback. stdout is the command's own.
+
+    The hook is called only when ``healthcheck`` is given a command it does not know itself, and
+    for ``--help``: keep it cheap and import what the command runs inside ``run``. It must not
+    print or have other side effects.
+    """

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from healthcheck.sdk.console import UsageError, stdout_gone
+
 # klog registers -v with a shorthand, so pflag names it "-v, --v" in its errors.
 _V_NAME = "-v, --v"
+# klog's flags NPD's binaries bridge into pflag (-v visible, the others hidden); klog's other
+# flags (--log_dir, ...) are unknown to them. The ``klog`` argument of :func:`parse`.
+KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
 
 
-class FlagError(Exception):
-    """A command line pflag would reject; the message is pflag's."""
+class FlagError(UsageError):
+    """A command line pflag would reject; the message is pflag's (or NPD's own words)."""
 
 
 class HelpRequested(Exception):
@@ -170,19 +175,6 @@ def go_parse_bool(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------- reporting
-
-
-def stdout_gone() -> None:
-    """stdout's reader went away (EPIPE): point stdout at /dev/null, so that neither a later
-    print nor the interpreter's final flush raises again (a traceback, exit 120)."""
-    import os
-    import sys
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    finally:
-        os.close(devnull)
 
 
 def report_usage_error(message: str) -> int:
