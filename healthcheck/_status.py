@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from healthcheck import _host as host
 from healthcheck._protocol import Status, clamp_message, describe_error, worst
-from healthcheck._runner import run_check
+from healthcheck._runner import guarded, run_check
 from healthcheck._table import render_table, use_colour
 
 MESSAGE_WIDTH = 80
@@ -20,14 +20,10 @@ APPLIES_TIMEOUT = 2.0
 def _applies(checker) -> str | None:
     if checker.applies is None:
         return None
-    try:
-        reason = checker.applies()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # sys.exit() in a plugin included
-        return f"cannot tell whether it applies: {describe_error(exc)}"
+    failed = "cannot tell whether it applies: "
+    reason = guarded(checker.applies, failed=lambda exc: failed + describe_error(exc))
     if reason is not None and not isinstance(reason, str):
-        return f"cannot tell whether it applies: applies() returned {type(reason).__name__}"
+        return f"{failed}applies() returned {type(reason).__name__}"
     return reason
 
 

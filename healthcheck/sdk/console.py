@@ -26,7 +26,8 @@ import sys
 
 from healthcheck import _host
 from healthcheck._command import Command
-from healthcheck._declaration import Checker, Options, parse_wait
+from healthcheck._declaration import Checker
+from healthcheck._option import Options, parse_wait
 from healthcheck._protocol import Status, describe_error
 from healthcheck._runner import Outcome, run_check
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping, Sequence
     from typing import IO, NoReturn
+
+    from _typeshed import SupportsWrite
 
 __all__ = [
     "Command",
@@ -226,7 +229,7 @@ def _parser_class() -> type[argparse.ArgumentParser]:
         def __init__(self, prog: str, description: str | None) -> None:
             super().__init__(prog=prog, description=description, formatter_class=Formatter)
 
-        def print_help(self, file: IO[str] | None = None) -> None:
+        def print_help(self, file: SupportsWrite[str] | None = None) -> None:
             if file is None and self.help_file is not None:
                 file = self.help_file()
             super().print_help(file)
