@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 # Re-exported: the host's modules and tests know these names from here.
-from healthcheck._option import (  # noqa: F401
+from healthcheck._option import (
     MAX_DURATION,
     MAX_INT,
     MAX_NAME,
@@ -25,6 +25,26 @@ from healthcheck._option import (  # noqa: F401
     parse_wait,
 )
 from healthcheck.sdk.text import one_line, short_repr
+
+__all__ = [
+    "MAX_DURATION",
+    "MAX_INT",
+    "MAX_NAME",
+    "MIN_INTERVAL",
+    "CheckContext",
+    "Checker",
+    "Condition",
+    "NpdMonitor",
+    "NpdRule",
+    "Option",
+    "OptionError",
+    "Options",
+    "duration_in_bounds",
+    "option_value",
+    "options_class",
+    "parse_bool",
+    "parse_wait",
+]
 
 
 class Condition:

@@ -9,9 +9,11 @@ key path in front of its error is the agent's.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
-from healthcheck._declaration import MAX_DURATION, MIN_INTERVAL, OptionError, Options
-from healthcheck._option import type_name
+from healthcheck._declaration import Checker
+from healthcheck._option import MAX_DURATION, MIN_INTERVAL, OptionError, Options, type_name
 from healthcheck.sdk.duration import format_duration, parse_duration
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line, short_repr
 
@@ -63,8 +65,20 @@ class CheckSpec:
         "reason",
         "timeout",
     )
+    argv: list[str] | None
+    checker: Checker | None
+    condition: str
+    healthy_message: str
+    healthy_reason: str
+    interval: float
+    max_output_length: int | None
+    name: str
+    options: Options | None
+    permanent: bool
+    reason: str
+    timeout: float
 
-    def __init__(self, **fields) -> None:
+    def __init__(self, **fields: Any) -> None:
         for slot in self.__slots__:
             setattr(self, slot, fields.get(slot))
 
@@ -72,7 +86,9 @@ class CheckSpec:
         return f"CheckSpec({self.name!r})"
 
 
-def expect(value, kind, key: str):
+def expect(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
+    """``value`` when it is a ``kind`` (a bool is no number here), else ConfigError naming
+    ``key``."""
     ok = isinstance(value, kind) and not (kind in (int, (int, float)) and isinstance(value, bool))
     if not ok:
         want = type_name(kind() if not isinstance(kind, tuple) else 0)
@@ -80,12 +96,12 @@ def expect(value, kind, key: str):
     return value
 
 
-def key_name(name) -> str:
+def key_name(name: object) -> str:
     """A mapping key as it appears in an error's path (keys may be any YAML scalar)."""
     return one_line(name, 100) if isinstance(name, str) else short_repr(name, 100)
 
 
-def duration(value, key: str, *, minimum: float = 0.0) -> float:
+def duration(value: object, key: str, *, minimum: float = 0.0) -> float:
     """A duration string, positive, at least ``minimum`` and at most :data:`MAX_DURATION`
     (longer ones overflow the platform's timers in whichever thread first waits)."""
     if not isinstance(value, str):
@@ -110,32 +126,35 @@ def duration(value, key: str, *, minimum: float = 0.0) -> float:
     return seconds
 
 
-def word(value, key: str, limit: int = MAX_WORD) -> str:
+def word(value: object, key: str, limit: int = MAX_WORD) -> str:
     """A string that reaches the API server or a log line: one line of at most ``limit`` bytes."""
-    expect(value, str, key)
-    if one_line(value, limit) != value:
+    text: str = expect(value, str, key)
+    if one_line(text, limit) != text:
         raise ConfigError(
             f"{key}: must be one line of at most {limit} bytes, without control characters or "
             "leading or trailing blanks"
         )
-    return value
+    return text
 
 
-def _options(checker, raw, key: str) -> Options:
+def _options(checker: Checker, raw: object, key: str) -> Options:
     """The checker's options from the YAML mapping, through the checker's own pipeline."""
     if raw is None:
         raw = {}
     expect(raw, dict, key)
     try:
-        return checker.parse_options(raw)
+        options: Options = checker.parse_options(raw)
     except OptionError as exc:
         where = key if exc.key is None else f"{key}.{key_name(exc.key)}"
         raise ConfigError(f"{where}: {exc.reason}") from None
+    return options
 
 
-def parse_check(raw, index: int, catalog) -> CheckSpec:
+def parse_check(raw: object, index: int, catalog: Mapping[str, Checker]) -> CheckSpec:
+    """Entry ``index`` of the ``checks`` list, every default resolved."""
     key = f"checks[{index}]"
-    expect(raw, dict, key)
+    entry: dict[Any, Any] = expect(raw, dict, key)
+    raw = entry
     for name in raw:
         if name not in CHECK_KEYS:
             raise ConfigError(
@@ -144,7 +163,7 @@ def parse_check(raw, index: int, catalog) -> CheckSpec:
     has_checker, has_path = "checker" in raw, "path" in raw
     if has_checker == has_path:
         raise ConfigError(f"{key}: give exactly one of 'checker' (built-in) or 'path' (program)")
-    fields: dict = {}
+    fields: dict[str, Any] = {}
     if has_checker:
         name = expect(raw["checker"], str, f"{key}.checker")
         if name not in catalog:

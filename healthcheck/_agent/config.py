@@ -27,6 +27,8 @@ and what is wrong with it; the CLI prints it and exits 2. One entry of ``checks`
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import Any
 
 # ConfigError and CheckSpec are re-exported: callers know them from here.
 from healthcheck._agent.checker_config import (  # noqa: F401
@@ -44,6 +46,11 @@ from healthcheck._agent.traffic import KEYS as TRAFFIC_KEYS
 from healthcheck._agent.traffic import TrafficSettings, parse_traffic
 from healthcheck._protocol import describe_error
 from healthcheck.sdk.text import one_line, short_repr
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from healthcheck._agent.remediation.config import RemediationConfig
+    from healthcheck._declaration import Checker
 
 DEFAULT_HEARTBEAT = 300.0
 DEFAULT_METRICS = "127.0.0.1:20257"
@@ -69,13 +76,20 @@ TOP_KEYS = (
 class AgentConfig:
     """The whole validated configuration."""
 
-    def __init__(self, checks, heartbeat, namespace, metrics, server) -> None:
+    def __init__(
+        self,
+        checks: list[CheckSpec],
+        heartbeat: float,
+        namespace: str,
+        metrics: tuple[str, int] | None,
+        server: tuple[str, int] | None,
+    ) -> None:
         self.checks: list[CheckSpec] = checks
         self.heartbeat: float = heartbeat
         self.namespace: str = namespace
         self.metrics: tuple[str, int] | None = metrics
         self.server: tuple[str, int] | None = server
-        self.remediation = None  # a remediation.config.RemediationConfig when configured
+        self.remediation: RemediationConfig | None = None  # when configured
         self.traffic = TrafficSettings()  # rate limit and spread (healthcheck._agent.traffic)
 
     def condition_types(self) -> list[CheckSpec]:
@@ -87,31 +101,29 @@ class AgentConfig:
         return list(seen.values())
 
 
-def parse_address(value, key: str) -> tuple[str, int] | None:
+def parse_address(value: object, key: str) -> tuple[str, int] | None:
     """``host:port`` (IPv6 as ``[::1]:port``); an empty string disables the listener."""
-    expect(value, str, key)
-    if value == "":
+    text: str = expect(value, str, key)
+    if text == "":
         return None
-    host, sep, port = value.rpartition(":")
+    host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     # ASCII digits only: "²" passes str.isdigit() and then fails int().
     ok = sep and host and port.isascii() and port.isdigit() and len(port) <= 5
     if not ok or not 0 <= int(port) <= 65535 or not host.isprintable():
-        raise ConfigError(
-            f'{key}: "{one_line(value, 100)}" is not host:port (e.g. 127.0.0.1:20257)'
-        )
+        raise ConfigError(f'{key}: "{one_line(text, 100)}" is not host:port (e.g. 127.0.0.1:20257)')
     return host, int(port)
 
 
-def parse_config(data, catalog) -> AgentConfig:
+def parse_config(data: object, catalog: Mapping[str, Checker]) -> AgentConfig:
     """Validate the decoded YAML ``data`` against ``catalog`` (checker name -> Checker)."""
     if data is None:
         data = {}
-    expect(data, dict, "config")
-    for name in data:
+    doc: dict[Any, Any] = expect(data, dict, "config")
+    for name in doc:
         if name not in TOP_KEYS:
             raise ConfigError(f"{key_name(name)}: unknown key (known: {', '.join(TOP_KEYS)})")
-    raw_checks = expect(data.get("checks", []), list, "checks")
+    raw_checks = expect(doc.get("checks", []), list, "checks")
     checks = [parse_check(raw, i, catalog) for i, raw in enumerate(raw_checks)]
     names: dict[str, int] = {}
     for i, spec in enumerate(checks):
@@ -121,30 +133,28 @@ def parse_config(data, catalog) -> AgentConfig:
                 "give one of them a distinct 'name'"
             )
         names[spec.name] = i
-    heartbeat = duration(
-        data.get("heartbeatPeriod", "5m"), "heartbeatPeriod", minimum=MIN_HEARTBEAT
-    )
-    namespace = data.get("eventNamespace", DEFAULT_NAMESPACE)
+    heartbeat = duration(doc.get("heartbeatPeriod", "5m"), "heartbeatPeriod", minimum=MIN_HEARTBEAT)
+    namespace = doc.get("eventNamespace", DEFAULT_NAMESPACE)
     namespace = word(namespace, "eventNamespace") if namespace != "" else ""
     config = AgentConfig(
         checks,
         heartbeat,
         namespace or DEFAULT_NAMESPACE,
-        parse_address(data.get("metrics", DEFAULT_METRICS), "metrics"),
-        parse_address(data.get("server", DEFAULT_SERVER), "server"),
+        parse_address(doc.get("metrics", DEFAULT_METRICS), "metrics"),
+        parse_address(doc.get("server", DEFAULT_SERVER), "server"),
     )
-    if data.get("remediation") is not None:
+    if doc.get("remediation") is not None:
         from healthcheck._agent.remediation.config import parse_remediation
 
-        config.remediation = parse_remediation(data["remediation"], checks)
+        config.remediation = parse_remediation(doc["remediation"], checks)
     try:
-        config.traffic = parse_traffic(data)
+        config.traffic = parse_traffic(doc)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return config
 
 
-def _strict_loader():
+def _strict_loader() -> Any:
     """PyYAML's SafeLoader, stricter where a config file can hurt us.
 
     A key given twice is an error, not "last one wins". Aliases (``*name``) are refused: a few
@@ -152,12 +162,12 @@ def _strict_loader():
     result. Nesting deeper than :data:`MAX_DEPTH` is refused before PyYAML's recursive
     composer runs out of stack.
     """
-    import yaml
+    import yaml  # type: ignore[import-untyped, unused-ignore]
 
-    class StrictLoader(yaml.SafeLoader):
+    class StrictLoader(yaml.SafeLoader):  # type: ignore[misc, unused-ignore]
         _depth = 0
 
-        def compose_node(self, parent, index):
+        def compose_node(self, parent: Any, index: Any) -> Any:
             if self.check_event(yaml.AliasEvent):
                 raise yaml.composer.ComposerError(
                     None,
@@ -178,7 +188,7 @@ def _strict_loader():
             finally:
                 self._depth -= 1
 
-        def construct_mapping(self, node, deep=False):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
             seen = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=deep)
@@ -224,9 +234,9 @@ def _read_config(path: str, shown: str) -> bytes:
         os.close(fd)
 
 
-def load_config(path: str, catalog) -> AgentConfig:
+def load_config(path: str, catalog: Mapping[str, Checker]) -> AgentConfig:
     """Read, decode and validate the YAML file at ``path``."""
-    import yaml
+    import yaml  # type: ignore[import-untyped, unused-ignore]
 
     shown = one_line(path, 200)  # argv: echoed in every error below
     text = _read_config(path, shown)
