@@ -153,9 +153,10 @@ def _is_valid(component: str, values: dict) -> None:
     if component not in COMPONENTS:
         raise FlagError(UNSUPPORTED)
     if component == "cri":
-        if values.get("crictl_path", "/usr/bin/crictl") == "":
+        # Only a flag given empty is refused: the defaults (the cri checker's) are not empty.
+        if values.get("crictl_path") == "":
             raise FlagError("the crictl-path cannot be empty for cri component")
-        if values.get("cri_socket_path", "unix://") == "":
+        if values.get("cri_socket_path") == "":
             raise FlagError("the cri-socket-path cannot be empty for cri component")
 
 
