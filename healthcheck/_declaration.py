@@ -157,8 +157,8 @@ class Checker:
     PROBLEM result (declare :data:`healthcheck.sdk.repair.REPAIR_OPTIONS` among the options).
     ``applies()`` returns ``None`` when the checker makes sense on this machine, else a short
     reason (used by ``healthcheck status``). ``validate(options)`` raises ``ValueError`` for option
-    combinations a single flag cannot catch. ``npd_monitors`` overrides the NPD config files
-    ``npd-config`` writes for this checker.
+    combinations a single flag cannot catch; :meth:`parse_options` runs it after every value.
+    ``npd_monitors`` overrides the NPD config files ``npd-config`` writes for this checker.
     """
 
     __slots__ = (

@@ -37,7 +37,10 @@ def healthcheck_checkers():
       becomes UNKNOWN with a one-line message. Return ``Result.ok()``, ``Result.problem(msg)``
       or ``Result.unknown(msg)``;
     - ``options``: :class:`healthcheck.Option` entries (name, type, default, help); each becomes a
-      ``--kebab-case`` flag, an agent config key and an NPD rule argument;
+      ``--kebab-case`` flag, an agent config key and an NPD rule argument. Every front door
+      parses them through one pipeline, :meth:`healthcheck.Checker.parse_options`, whose one
+      error, :class:`healthcheck.OptionError`, names the key; ``ctx.options`` has exactly the
+      declared names (a misspelt one raises ``AttributeError``);
     - ``condition``: a :class:`healthcheck.Condition` naming the condition type, the problem
       reason, the healthy reason and message, and whether it is permanent (a NodeCondition) or
       temporary (an Event only);
