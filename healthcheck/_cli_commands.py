@@ -6,6 +6,7 @@ status table's thread pool, the NPD config writer or the agent are nobody else's
 
 from __future__ import annotations
 
+from healthcheck import _host as host
 from healthcheck._cli_io import PROG, UsageError, out, parser
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
 
@@ -15,7 +16,6 @@ def cmd_list(argv: list[str]) -> int:
     args_parser = parser(f"{PROG} list", "List installed checkers.")
     args_parser.add_argument("--json", action="store_true")
     args = args_parser.parse_args(argv)
-    from healthcheck import _host as host  # loads every plugin: this subcommand's own cost
 
     catalog = host.discover()
     rows = [

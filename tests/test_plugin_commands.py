@@ -3,22 +3,9 @@ one that works, ones that are broken in each way we know of, one that tries to t
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 from test_cli import imported_modules
-
-
-def _fake_dist(site: Path, dist: str, entry_points: dict[str, str], modules: dict[str, str]):
-    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"  # as pip names it
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    lines = ["[healthcheck]"] + [f"{k} = {v}" for k, v in entry_points.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    for name, source in modules.items():
-        (site / f"{name}.py").write_text(textwrap.dedent(source))
-
+from test_plugins_host import _fake_dist
 
 COMMANDS = """
     import sys
@@ -55,11 +42,11 @@ COMMANDS = """
 def site(tmp_path):
     site = tmp_path / "site"
     _fake_dist(
-        site, "hello-commands", {"hello-commands": "hello_commands"}, {"hello_commands": COMMANDS}
+        site, "hello_commands", {"hello-commands": "hello_commands"}, {"hello_commands": COMMANDS}
     )
     _fake_dist(
         site,
-        "raising-hook",
+        "raising_hook",
         {"raising-hook": "raising_hook"},
         {
             "raising_hook": """
@@ -72,7 +59,7 @@ def site(tmp_path):
     )
     _fake_dist(
         site,
-        "bad-commands",
+        "bad_commands",
         {"bad-commands": "bad_commands"},
         {
             "bad_commands": """

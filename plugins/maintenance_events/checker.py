@@ -8,6 +8,8 @@ when the endpoint cannot be read or answers nonsense, never "no events" on a fai
 
 from __future__ import annotations
 
+# Imports inside the functions below are deliberate: `healthcheck status` and the agent import
+# every plugin, and a check imports only the provider module and HTTP client it talks to.
 from healthcheck import Checker, Condition, Option, Result, hookimpl
 from healthcheck.sdk.state import DEFAULT_STATE_DIR
 from healthcheck_plugins.maintenance_events.metadata.detect import DMI_ROOT
