@@ -52,10 +52,11 @@ def _usage() -> str:
         if not loaded.builtin:
             help_text += f" (from {one_line(loaded.distribution, 100)})"
         lines.append(f"  {name:<14} {help_text}")
-    broken = [b for b in catalog.broken if b.checker is not None]
-    if broken:
+    if catalog.broken:
         lines += ["", "plugin commands left out:"]
-        lines += [f"  {one_line(b.checker, 100)}: {one_line(b.error, 200)}" for b in broken]
+        for broken in catalog.broken:
+            what = broken.checker or f"(plugin {broken.plugin} of {broken.distribution})"
+            lines.append(f"  {one_line(what, 100)}: {one_line(broken.error, 200)}")
     lines.append(f"\nrun '{PROG} COMMAND --help' for a command's options")
     return "\n".join(lines)
 

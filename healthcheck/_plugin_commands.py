@@ -37,56 +37,71 @@ class LoadedCommand:
 
 
 class CommandCatalog:
-    """Usable plugin commands by name, and what could not be used (with the command's name)."""
+    """Usable plugin commands by name; ``broken``: what a ``healthcheck_commands`` hook offered
+    that cannot be used, with the command's name where it has a usable one (``checker``)."""
 
     def __init__(self) -> None:
         self.commands: dict[str, LoadedCommand] = {}
         self.broken: list[BrokenPlugin] = []
 
 
-def _commands_from(result, plugin: str) -> list[Command]:
-    if not isinstance(result, (list, tuple)) or not all(isinstance(c, Command) for c in result):
-        raise TypeError(
-            f"{plugin}: {HOOK_NAME}() must return a list of healthcheck.sdk.console.Command"
+def _malformed(command: object) -> str | None:
+    """Why ``command`` cannot be a subcommand, or ``None``."""
+    if not isinstance(command, Command):
+        return f"{short_repr(command, 60)} is not a healthcheck.sdk.console.Command"
+    if not isinstance(command.name, str) or not NAME.match(command.name):
+        return (
+            f"command name {short_repr(command.name, 60)}: use lower-case letters, digits and "
+            "dashes (at most 32)"
         )
-    for command in result:
-        if not isinstance(command.name, str) or not NAME.match(command.name):
-            raise ValueError(
-                f"{plugin}: command name {short_repr(command.name, 60)}: use lower-case letters, "
-                "digits and dashes (at most 32)"
-            )
-        if not isinstance(command.help, str) or not callable(command.run):
-            raise TypeError(f"{plugin}: command {command.name}: needs a str help and a run()")
-    return list(result)
+    if not isinstance(command.help, str) or not callable(command.run):
+        return f"command {command.name!r} needs a str help and a callable run"
+    return None
+
+
+def _usable_name(command: object) -> str | None:
+    """The command's name when a user could type it (to tell them why it is broken)."""
+    name = command.name if isinstance(command, Command) else None
+    return name if isinstance(name, str) and NAME.match(name) else None
 
 
 def discover_commands(reserved=(), paths=None, extra_plugins=()) -> CommandCatalog:
-    """Every plugin's commands; a name in ``reserved`` (the built-ins) or already taken by an
-    earlier plugin (built-ins first, then by distribution) is recorded as broken."""
-    pm, by_plugin_name, broken = _register_plugins(paths, extra_plugins)
+    """Every plugin's commands. One that is malformed, takes a name in ``reserved`` (the
+    built-ins) or one an earlier plugin holds (built-ins first, then by distribution) is recorded
+    as broken; so is a hook that raises or returns no list. Plugins that fail to load are
+    ``healthcheck list``'s to report, not recorded here."""
+    pm, by_plugin_name, _ = _register_plugins(paths, extra_plugins)
     catalog = CommandCatalog()
-    catalog.broken.extend(broken)
     for impl in pm.hook.healthcheck_commands.get_hookimpls():  # built-ins registered first
         ep = by_plugin_name[impl.plugin_name]
+
+        def broken(why: str, name: str | None = None, ep=ep) -> None:
+            catalog.broken.append(BrokenPlugin(ep.name, ep.distribution, why, name))
+
         try:
-            commands = _commands_from(impl.function(), ep.name)
+            offered = impl.function()
         except KeyboardInterrupt:
             raise
         except _PLUGIN_FAULTS as exc:
-            catalog.broken.append(BrokenPlugin(ep.name, ep.distribution, describe_error(exc)))
+            broken(f"{HOOK_NAME}() failed: {describe_error(exc)}")
             continue
-        for command in commands:
-            holder = catalog.commands.get(command.name)
-            if command.name in reserved:
+        if not isinstance(offered, (list, tuple)):
+            broken(f"{HOOK_NAME}() returned {type(offered).__name__}, not a list of Command")
+            continue
+        for command in offered:
+            why = _malformed(command)
+            name = _usable_name(command)
+            if why is None and command.name in reserved:
                 why = f"command {command.name!r} is a built-in command"
-            elif holder is not None:
-                why = f"command {command.name!r} is already provided by {holder.distribution}"
-            else:
-                catalog.commands[command.name] = LoadedCommand(
-                    command, ep.name, ep.distribution, ep.builtin
-                )
+            elif why is None and command.name in catalog.commands:
+                holder = catalog.commands[command.name].distribution
+                why = f"command {command.name!r} is already provided by {holder}"
+            if why is not None:
+                broken(why, name)
                 continue
-            catalog.broken.append(BrokenPlugin(ep.name, ep.distribution, why, command.name))
+            catalog.commands[command.name] = LoadedCommand(
+                command, ep.name, ep.distribution, ep.builtin
+            )
     return catalog
 
 

@@ -34,6 +34,9 @@ COMMANDS = """
             Command("refuse", "always refuses", refuse),
             Command("silent", "returns no exit code", lambda argv: None),
             Command("check", "tries to take the built-in check", lambda argv: 0),
+            Command("no-run", "has nothing to run", None),
+            Command("Bad Name", "cannot be typed", lambda argv: 0),
+            "not a command",
         ]
 """
 
@@ -90,6 +93,11 @@ def test_a_plugin_command_runs_with_its_arguments_and_exit_code(run_cli, site):
         ),
         ("refuse", "healthcheck refuse: no"),
         ("silent", "healthcheck silent: command returned None, not an exit code"),
+        (
+            "no-run",
+            "healthcheck: command 'no-run' is broken (hello-commands): command 'no-run' needs a "
+            "str help and a callable run",
+        ),
     ],
 )
 def test_a_failing_plugin_command_is_one_line_and_exit_2(run_cli, site, command, line):
@@ -111,9 +119,18 @@ def test_help_lists_plugin_commands_and_says_which_were_left_out(run_cli, site):
     helped = run_cli("--help", env=site).stdout
     assert "  hello          say hello (from hello-commands)\n" in helped
     assert "  host-event-log append cloud maintenance events to host_event.log\n" in helped
-    assert "plugin commands left out:" in helped
+    left_out = helped.split("plugin commands left out:\n", 1)[1]
+    for line in [
+        "  no-run: command 'no-run' needs a str help and a callable run",
+        "  (plugin hello-commands of hello-commands): command name 'Bad Name': use lower-case",
+        "  (plugin hello-commands of hello-commands): 'not a command' is not a healthcheck.sdk.",
+        "  (plugin raising-hook of raising-hook): healthcheck_commands() failed: RuntimeError: "
+        "hook broke",
+        "  (plugin bad-commands of bad-commands): 'not a command' is not a healthcheck.sdk.",
+    ]:
+        assert line in left_out, left_out
     # A hook that raises or returns nonsense takes no command of another plugin with it.
-    assert "hook broke" not in helped and "hello" in helped
+    assert "  refuse         always refuses (from hello-commands)" in helped
     unknown = run_cli("nope", env=site)
     assert (unknown.returncode, unknown.stderr) == (
         2,
