@@ -94,7 +94,7 @@ def cmd_check(argv: list[str]) -> int:
         "--max-output-length",
         type=non_negative_int,
         default=DEFAULT_MAX_OUTPUT_LENGTH,
-        help="cut the message to this many bytes (default: 80)",
+        help=f"cut the message to this many bytes (default: {DEFAULT_MAX_OUTPUT_LENGTH})",
     )
     args_parser.add_argument("--json", action="store_true", help="print a JSON object instead")
     args_parser.add_argument("-v", "--verbose", action="store_true", help="diagnostics on stderr")

@@ -11,6 +11,8 @@ import time
 
 # Re-exported: the host's modules and tests know these names from here.
 from healthcheck._option import (
+    DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT,
     MAX_DURATION,
     MAX_INT,
     MAX_NAME,
@@ -27,6 +29,8 @@ from healthcheck._option import (
 from healthcheck.sdk.text import one_line, short_repr
 
 __all__ = [
+    "DEFAULT_INTERVAL",
+    "DEFAULT_TIMEOUT",
     "MAX_DURATION",
     "MAX_INT",
     "MAX_NAME",
@@ -185,8 +189,8 @@ class Checker:
         check,
         condition: Condition,
         options=(),
-        interval: float = 30.0,
-        timeout: float = 5.0,
+        interval: float = DEFAULT_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
         repair=None,
         applies=None,
         validate=None,

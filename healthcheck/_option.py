@@ -37,6 +37,10 @@ MAX_DURATION = 365 * 24 * 3600.0  # 8760h
 MIN_INTERVAL = 0.1
 MAX_NAME = 63  # a checker name: a label in metrics, a file name in npd-config
 MAX_INT = (1 << 63) - 1  # Go's int64, as NPD parses integers
+# What a checker that declares no interval or timeout gets, and what an NPD-style program
+# check in the agent config gets: NPD's own defaults (invoke_interval, pluginConfig.timeout).
+DEFAULT_INTERVAL = 30.0
+DEFAULT_TIMEOUT = 5.0
 
 
 def duration_in_bounds(

@@ -13,12 +13,21 @@ from collections.abc import Mapping
 from typing import Any
 
 from healthcheck._declaration import Checker
-from healthcheck._option import MAX_DURATION, MIN_INTERVAL, OptionError, Options, type_name
+from healthcheck._option import (
+    DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT,
+    MAX_DURATION,
+    MIN_INTERVAL,
+    OptionError,
+    Options,
+    type_name,
+)
+from healthcheck._protocol import DEFAULT_MAX_OUTPUT_LENGTH
 from healthcheck.sdk.duration import format_duration, parse_duration
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line, short_repr
 
-DEFAULT_PLUGIN_TIMEOUT = 5.0  # NPD's pluginConfig.timeout
-DEFAULT_PLUGIN_INTERVAL = 30.0  # NPD's invoke_interval
+DEFAULT_PLUGIN_TIMEOUT = DEFAULT_TIMEOUT  # NPD's pluginConfig.timeout
+DEFAULT_PLUGIN_INTERVAL = DEFAULT_INTERVAL  # NPD's invoke_interval
 MAX_OUTPUT_LENGTH = 1 << 16  # beyond 4 KiB of a plugin's output nothing is kept anyway
 MAX_WORD = 253  # a name, condition type or reason: a Kubernetes name's length
 
@@ -208,7 +217,9 @@ def parse_check(raw: object, index: int, catalog: Mapping[str, Checker]) -> Chec
                 raise ConfigError(f"{key}.args[{i}]: must not contain a NUL character")
         if "options" in raw:
             raise ConfigError(f"{key}.options: only for checks given by 'checker'")
-        limit = expect(raw.get("maxOutputLength", 80), int, f"{key}.maxOutputLength")
+        limit = expect(
+            raw.get("maxOutputLength", DEFAULT_MAX_OUTPUT_LENGTH), int, f"{key}.maxOutputLength"
+        )
         if not 0 <= limit <= MAX_OUTPUT_LENGTH:
             raise ConfigError(f"{key}.maxOutputLength: must be between 0 and {MAX_OUTPUT_LENGTH}")
         for required in ("type", "reason"):
