@@ -4,6 +4,9 @@ and the rule that the front doors under plugins/ use no private host module."""
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,31 @@ def test_console_main_turns_each_ending_into_one_exit_code(capsys):
         console_main(body, ["usage"], prog="p", on_usage_error=lambda m: seen.append(m) or 7) == 7
     )
     assert seen == ["prog: bad input\nsecond line"]
+
+
+@pytest.mark.parametrize(
+    "argv, code",
+    [
+        (["healthcheck", "check", "conntrack", "--threshold", "x"], 2),
+        (["healthcheck", "check", "conntrack", "--json", "--threshold", "x"], 2),
+        (["healthcheck", "nope"], 2),
+        (["healthcheck", "--help"], 0),
+    ],
+)
+def test_a_closed_stdout_is_no_traceback_for_healthcheck_either(argv, code):
+    """A usage error written to a stdout nobody reads: still one exit code, nothing on stderr
+    but the error's own line."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / argv[0]), *argv[1:]],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert proc.returncode == code

@@ -101,7 +101,11 @@ def console_main(
     try:
         code = run(args)
     except UsageError as exc:
-        return (on_usage_error or _usage_on_stderr)(str(exc))
+        try:
+            code = (on_usage_error or _usage_on_stderr)(str(exc))
+        except BrokenPipeError:  # the usage error was for stdout, and nobody reads it
+            stdout_gone()
+            code = USAGE_EXIT
     except KeyboardInterrupt:
         return INTERRUPTED_EXIT
     except BrokenPipeError:
