@@ -12,22 +12,29 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck import __version__, _cli_check, _cli_commands, _cli_io
+from healthcheck import __version__, _cli_io
 from healthcheck._cli_io import PROG, UsageError, out
 from healthcheck._protocol import ProtocolStdout
 from healthcheck.sdk.console import USAGE_EXIT, console_main
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
 
+# name: (module, function, help). Each subcommand's module is imported only when it runs.
 COMMANDS = {
     "check": (
-        _cli_check.cmd_check,
+        "_cli_check",
+        "cmd_check",
         "run one checker and print its result (NPD custom-plugin protocol)",
     ),
-    "list": (_cli_commands.cmd_list, "list installed checkers and broken plugins"),
-    "status": (_cli_commands.cmd_status, "run every applicable checker once and print a table"),
-    "npd-config": (_cli_commands.cmd_npd_config, "write NPD custom-plugin-monitor configs"),
+    "list": ("_cli_commands", "cmd_list", "list installed checkers and broken plugins"),
+    "status": (
+        "_cli_commands",
+        "cmd_status",
+        "run every applicable checker once and print a table",
+    ),
+    "npd-config": ("_cli_commands", "cmd_npd_config", "write NPD custom-plugin-monitor configs"),
     "agent": (
-        _cli_commands.cmd_agent,
+        "_cli_commands",
+        "cmd_agent",
         "schedule checkers and report NodeConditions, Events and metrics",
     ),
 }
@@ -45,7 +52,7 @@ def _plugin_commands():
 def _usage() -> str:
     catalog = _plugin_commands()
     lines = [f"usage: {PROG} [--version] COMMAND [options]", "", "commands:"]
-    lines += [f"  {name:<14} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<14} {text}" for name, (_, _, text) in COMMANDS.items()]
     for name in sorted(catalog.commands):
         loaded = catalog.commands[name]
         help_text = one_line(loaded.command.help, 200)
@@ -91,7 +98,11 @@ def _dispatch(argv: list[str]) -> int:
             print(f"{PROG} {__version__}", file=out())
             return 0
         if command in COMMANDS:
-            return COMMANDS[command][0](argv[1:])
+            module_name, function, _ = COMMANDS[command]
+            # The subcommand's module alone: `check` never loads what list or the agent use
+            # (__import__, not importlib.import_module: importlib's package costs ~0.3 ms).
+            module = __import__(f"healthcheck.{module_name}", fromlist=[function])
+            return getattr(module, function)(argv[1:])
         return _run_plugin_command(command, argv[1:])
     finally:
         if claim is not None:
@@ -105,7 +116,9 @@ def main(argv=None) -> int:
 
     def usage_error(message: str) -> int:
         if argv and argv[0] == "check":
-            return _cli_check.report_usage_error(argv[1:], message)
+            from healthcheck._cli_check import report_usage_error  # loaded by `check` already
+
+            return report_usage_error(argv[1:], message)
         print(one_line(message, CONDITION_LIMIT), file=sys.stderr)
         return USAGE_EXIT
 

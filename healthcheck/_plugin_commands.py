@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 import sys
 
-from healthcheck._command import Command
 from healthcheck._host import _PLUGIN_FAULTS, BrokenPlugin, _register_plugins
 from healthcheck._protocol import Status, describe_error
-from healthcheck.sdk.console import UsageError
+from healthcheck.sdk.console import Command, UsageError
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line, short_repr
 
 HOOK_NAME = "healthcheck_commands"

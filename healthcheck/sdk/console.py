@@ -25,11 +25,9 @@ import os
 import sys
 
 from healthcheck import _host
-from healthcheck._command import Command
 from healthcheck._declaration import Checker
 from healthcheck._option import Options, parse_wait
 from healthcheck._protocol import Status, describe_error
-from healthcheck._runner import Outcome, run_check
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line
 
 TYPE_CHECKING = False
@@ -40,9 +38,10 @@ if TYPE_CHECKING:
 
     from _typeshed import SupportsWrite
 
+    from healthcheck._runner import Outcome
+
 __all__ = [
     "Command",
-    "Outcome",
     "UsageError",
     "argument_parser",
     "console_main",
@@ -65,6 +64,26 @@ class UsageError(Exception):
     Raise it anywhere under :func:`console_main` (or in a :class:`Command`'s ``run``); the message
     is printed as the front door words usage errors (by default on stderr).
     """
+
+
+class Command:
+    """One subcommand a plugin adds to ``healthcheck`` (``healthcheck NAME ARGS...``).
+
+    ``name`` is the subcommand (lower-case letters, digits and dashes; a built-in's name is
+    refused), ``help`` one line for ``healthcheck --help``, and ``run(argv) -> int`` runs it with
+    the arguments after the name and returns the exit code. ``run`` may raise
+    :class:`UsageError` for bad input; anything else it raises becomes one line and exit 2.
+    """
+
+    __slots__ = ("help", "name", "run")
+
+    def __init__(self, name: str, help: str, run: Callable[[list[str]], int]) -> None:
+        self.name = name
+        self.help = help
+        self.run = run
+
+    def __repr__(self) -> str:
+        return f"Command({self.name!r})"
 
 
 def stdout_gone() -> None:
@@ -143,7 +162,7 @@ def run_checker(
     verbose: bool = False,
     repair: bool = True,
 ) -> Outcome:
-    """Run one checker once under a deadline and return its :class:`Outcome`.
+    """Run one checker once under a deadline and return its outcome.
 
     ``checker`` is a :class:`healthcheck.Checker` or an installed checker's name. ``options`` are
     parsed :class:`~healthcheck._option.Options` (from :meth:`healthcheck.Checker.parse_options`)
@@ -152,6 +171,9 @@ def run_checker(
     check does (raise, hang, return nonsense) the outcome holds a :class:`healthcheck.Result`:
     ``outcome.result``, ``outcome.duration`` (seconds) and ``outcome.timed_out``.
     """
+    # Here, not at the top: a usage error or --help never starts a check, nor pays for threading.
+    from healthcheck._runner import run_check
+
     if isinstance(checker, str):
         checker = find_checker(checker)
     if not isinstance(options, Options):
