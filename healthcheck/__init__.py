@@ -8,7 +8,15 @@ This module is the whole public API a plugin may import. It is deliberately chea
 
 from __future__ import annotations
 
-from healthcheck._declaration import CheckContext, Checker, Condition, NpdMonitor, NpdRule, Option
+from healthcheck._declaration import (
+    CheckContext,
+    Checker,
+    Condition,
+    NpdMonitor,
+    NpdRule,
+    Option,
+    OptionError,
+)
 from healthcheck._markers import hookimpl
 from healthcheck._protocol import Result, Status
 
@@ -21,6 +29,7 @@ __all__ = [
     "NpdMonitor",
     "NpdRule",
     "Option",
+    "OptionError",
     "Result",
     "Status",
     "__version__",

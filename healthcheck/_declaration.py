@@ -9,196 +9,46 @@ from __future__ import annotations
 
 import time
 
-from healthcheck.sdk.duration import format_duration, parse_duration
+# Re-exported: the host's modules and tests know these names from here.
+from healthcheck._option import (
+    DEFAULT_INTERVAL,
+    DEFAULT_TIMEOUT,
+    MAX_DURATION,
+    MAX_INT,
+    MAX_NAME,
+    MIN_INTERVAL,
+    Option,
+    OptionError,
+    Options,
+    duration_in_bounds,
+    option_value,
+    options_class,
+    parse_bool,
+    parse_wait,
+)
 from healthcheck.sdk.text import one_line, short_repr
 
-_BOOL_WORDS = {
-    "1": True,
-    "t": True,
-    "T": True,
-    "TRUE": True,
-    "true": True,
-    "True": True,
-    "0": False,
-    "f": False,
-    "F": False,
-    "FALSE": False,
-    "false": False,
-    "False": False,
-}
-_TYPES = ("str", "int", "float", "bool", "duration")
-
-# Bounds on every duration and number the host turns into a timer or a size. The platform's
-# timers refuse more than threading.TIMEOUT_MAX (about 292 years here) and raise
-# OverflowError in whichever thread first waits; a year is far inside that, with room for
-# the sums (deadline + grace) built from it, and longer than any check could sensibly wait.
-MAX_DURATION = 365 * 24 * 3600.0  # 8760h
-# The shortest interval the agent schedules a check at: below it a check spins a core.
-MIN_INTERVAL = 0.1
-MAX_NAME = 63  # a checker name: a label in metrics, a file name in npd-config
-MAX_INT = (1 << 63) - 1  # Go's int64, as NPD parses integers
-
-
-def duration_in_bounds(
-    seconds, what: str, *, minimum: float = 0.0, maximum: float = MAX_DURATION
-) -> float:
-    """``seconds`` as a float when it is a finite number in ``(minimum, maximum]`` (``minimum``
-    itself allowed when it is not 0); else ``ValueError`` with one line naming ``what``."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise ValueError(f"{what}: expected a number of seconds, got {type(seconds).__name__}")
-    value = float(seconds) if abs(seconds) < 1e300 else float("inf")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{what}: must be a finite duration")
-    if value <= 0 or value < minimum:
-        floor = f" (at least {format_duration(minimum)})" if minimum > 0 else ""
-        raise ValueError(f"{what}: must be > 0{floor}")
-    if value > maximum:
-        raise ValueError(
-            f"{what}: {format_duration(value)} is longer than {format_duration(maximum)}"
-        )
-    return value
-
-
-def parse_bool(text: str) -> bool:
-    """Parse a boolean as Go's strconv.ParseBool does (NPD writes ``--enable-repair=true``)."""
-    try:
-        return _BOOL_WORDS[text]
-    except KeyError:
-        raise ValueError(f'invalid boolean "{_shown(text)}": use true or false') from None
-
-
-def _shown(text: str) -> str:
-    """Flag text echoed in an error: one line, bounded (argv may hold anything)."""
-    return one_line(text, 100, marker="…")
-
-
-def _parse_int(text: str) -> int:
-    # ASCII digits only: int() would take "٣" and " 3" and "1_000", which no user means.
-    digits = text[1:] if text[:1] in "+-" else text
-    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
-        raise ValueError(f'invalid integer "{_shown(text)}"')
-    value = int(text, 10)
-    if not -MAX_INT - 1 <= value <= MAX_INT:
-        raise ValueError(f'integer "{_shown(text)}" is out of range')
-    return value
-
-
-def _parse_float(text: str) -> float:
-    # float() would take "٣", "1_0" and blanks around; "nan" and "inf" are no option value.
-    if not text.isascii() or len(text) > 100 or "_" in text or text != text.strip():
-        raise ValueError(f'invalid number "{_shown(text)}"')
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f'invalid number "{_shown(text)}"') from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f'invalid number "{_shown(text)}"')
-    return value
-
-
-def parse_wait(text: str) -> float:
-    """A duration something will wait on (``check --timeout``): at most :data:`MAX_DURATION`.
-
-    Duration *options* are not held to it, because NPD takes any Go duration for them
-    (``--cooldown-time=9223372036s``) and none is a wait of its own: the probes cut theirs to
-    the check's deadline, which is bounded.
-    """
-    value = parse_duration(text)
-    if abs(value) > MAX_DURATION:
-        raise ValueError(
-            f'duration "{_shown(text)}" is longer than {format_duration(MAX_DURATION)}'
-        )
-    return value
-
-
-_PARSERS = {
-    "str": str,
-    "int": _parse_int,
-    "float": _parse_float,
-    "bool": parse_bool,
-    "duration": parse_duration,
-}
-
-
-class Option:
-    """One checker option.
-
-    ``name`` is the Python attribute (``cooldown_time``); the flag is ``--cooldown-time`` unless
-    ``flag`` says otherwise. ``type`` is one of ``str``, ``int``, ``float``, ``bool``,
-    ``duration`` (seconds as float, written as NPD writes durations) or a callable that turns the
-    flag's text into a value and raises ``ValueError`` with a one-line reason. ``multiple``
-    options may be given several times and collect a list. ``minimum``/``maximum`` bound numbers.
-    """
-
-    __slots__ = (
-        "aliases",
-        "choices",
-        "default",
-        "flag",
-        "help",
-        "maximum",
-        "metavar",
-        "minimum",
-        "multiple",
-        "name",
-        "type",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        type="str",
-        default=None,
-        help: str = "",
-        choices=None,
-        multiple: bool = False,
-        flag: str | None = None,
-        aliases=(),
-        metavar: str | None = None,
-        minimum: float | None = None,
-        maximum: float | None = None,
-    ) -> None:
-        if not name.isidentifier():
-            raise ValueError(f"option name {name!r} is not a Python identifier")
-        if not callable(type) and type not in _TYPES:
-            raise ValueError(f"option {name}: unknown type {type!r}")
-        self.name = name
-        self.type = type
-        self.default = [] if multiple and default is None else default
-        self.help = help
-        self.choices = tuple(choices) if choices is not None else None
-        self.multiple = multiple
-        self.flag = flag or "--" + name.replace("_", "-")
-        self.aliases = tuple(aliases)
-        self.metavar = metavar
-        self.minimum = minimum
-        self.maximum = maximum
-
-    def parse(self, text: str):
-        """Turn the flag's text into a value; ``ValueError`` names what is wrong."""
-        parser = self.type if callable(self.type) else _PARSERS[self.type]
-        value = parser(text)
-        shown = _shown(text)
-        if self.choices is not None and value not in self.choices:
-            allowed = ", ".join(str(c) for c in self.choices)
-            raise ValueError(f'"{shown}" is not one of {allowed}')
-        if self.minimum is not None and value < self.minimum:
-            raise ValueError(f'"{shown}" is below the minimum {self.minimum:g}')
-        if self.maximum is not None and value > self.maximum:
-            raise ValueError(f'"{shown}" is above the maximum {self.maximum:g}')
-        return value
-
-    def format_default(self) -> str:
-        """The default as a user would write it on the command line."""
-        if self.type == "duration" and isinstance(self.default, (int, float)):
-            return format_duration(self.default)
-        if self.type == "bool":
-            return "true" if self.default else "false"
-        return "" if self.default is None else str(self.default)
-
-    def __repr__(self) -> str:
-        return f"Option({self.name!r}, type={self.type!r}, default={self.default!r})"
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "DEFAULT_TIMEOUT",
+    "MAX_DURATION",
+    "MAX_INT",
+    "MAX_NAME",
+    "MIN_INTERVAL",
+    "CheckContext",
+    "Checker",
+    "Condition",
+    "NpdMonitor",
+    "NpdRule",
+    "Option",
+    "OptionError",
+    "Options",
+    "duration_in_bounds",
+    "option_value",
+    "options_class",
+    "parse_bool",
+    "parse_wait",
+]
 
 
 class Condition:
@@ -303,20 +153,6 @@ class CheckContext:
             print(f"{self.checker}: {one_line(message, 1024)}", file=sys.stderr)
 
 
-class Options:
-    """Parsed option values, read as attributes (``ctx.options.cooldown_time``)."""
-
-    def __init__(self, **values) -> None:
-        self.__dict__.update(values)
-
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in sorted(self.__dict__.items()))
-        return f"Options({inner})"
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
-
-
 class Checker:
     """A checker's declaration: everything the host needs to run and report it.
 
@@ -325,11 +161,13 @@ class Checker:
     PROBLEM result (declare :data:`healthcheck.sdk.repair.REPAIR_OPTIONS` among the options).
     ``applies()`` returns ``None`` when the checker makes sense on this machine, else a short
     reason (used by ``healthcheck status``). ``validate(options)`` raises ``ValueError`` for option
-    combinations a single flag cannot catch. ``npd_monitors`` overrides the NPD config files
-    ``npd-config`` writes for this checker.
+    combinations a single flag cannot catch; :meth:`parse_options` runs it after every value.
+    ``npd_monitors`` overrides the NPD config files ``npd-config`` writes for this checker.
     """
 
     __slots__ = (
+        "_by_key",
+        "_options_type",
         "applies",
         "check",
         "condition",
@@ -351,8 +189,8 @@ class Checker:
         check,
         condition: Condition,
         options=(),
-        interval: float = 30.0,
-        timeout: float = 5.0,
+        interval: float = DEFAULT_INTERVAL,
+        timeout: float = DEFAULT_TIMEOUT,
         repair=None,
         applies=None,
         validate=None,
@@ -385,13 +223,59 @@ class Checker:
         self.applies = applies
         self.validate = validate
         self.npd_monitors = tuple(npd_monitors) if npd_monitors is not None else None
-        names = [o.name for o in self.options]
+        names = tuple(o.name for o in self.options)
         if len(set(names)) != len(names):
             raise ValueError(f"checker {name}: duplicate option names")
+        self._options_type = options_class(f"checker {name}", names)
+        # An option is known by its name and by its flag's spelling (agent YAML takes both).
+        self._by_key = {o.name.replace("_", "-"): o for o in self.options}
+        self._by_key.update({o.name: o for o in self.options})
 
     def defaults(self) -> Options:
-        """Options with every default filled in."""
-        return Options(**{o.name: _copy_default(o.default) for o in self.options})
+        """Options with every default filled in (no validation)."""
+        return self._options_type(**{o.name: _copy_default(o.default) for o in self.options})
+
+    def parse_value(self, key, raw):
+        """One raw value for the option ``key`` (its name or kebab-case name), parsed.
+
+        ``raw`` is what a front door has: argv text, a YAML scalar, or for a ``multiple``
+        option a list of them (the result is then always a list). Type, choices and bounds
+        are the :class:`Option`'s. Raises :class:`OptionError` naming ``key``.
+        """
+        opt = self._by_key.get(key) if isinstance(key, str) else None
+        if opt is None:
+            known = ", ".join(o.name for o in self.options) or "none"
+            raise OptionError(key, f"unknown option of {self.name} (known: {known})")
+        try:
+            return option_value(opt, raw)
+        except OptionError:
+            raise
+        except ValueError as exc:
+            raise OptionError(key, str(exc)) from None
+
+    def parse_options(self, raw=None, *, given=None, validate: bool = True) -> Options:
+        """The one options pipeline: raw values in, validated :class:`Options` out.
+
+        Starts from the declared defaults; ``given`` maps option names to values a front door
+        already parsed with :meth:`parse_value` (one that must report errors in argv order);
+        each ``raw`` item goes through :meth:`parse_value`, in the mapping's order. Then the
+        checker's ``validate()`` sees the whole, unless ``validate`` is false. Every refusal is
+        an :class:`OptionError`: ``key`` names the option, or is ``None`` for ``validate()``.
+        """
+        options = self.defaults()
+        for name, value in (given or {}).items():
+            setattr(options, self._by_key[name].name, value)
+        for key, value in (raw or {}).items():
+            parsed = self.parse_value(key, value)
+            setattr(options, self._by_key[key].name, parsed)
+        if validate and self.validate is not None:
+            try:
+                self.validate(options)
+            except OptionError:
+                raise
+            except ValueError as exc:
+                raise OptionError(None, str(exc)) from None
+        return options
 
     def __repr__(self) -> str:
         return f"Checker({self.name!r})"

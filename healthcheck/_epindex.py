@@ -53,7 +53,8 @@ class EntryPoint:
 
 def normalize(name: str) -> str:
     """PEP 503 name normalisation: lower case, runs of ``-_.`` become one dash."""
-    out, dash = [], False
+    out: list[str] = []
+    dash = False
     for ch in name.lower():
         if ch in "-_.":
             dash = True

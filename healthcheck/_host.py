@@ -94,20 +94,17 @@ def _precedence(ep: EntryPoint, checker_name: str) -> tuple:
     return (ep.name != checker_name, not ep.builtin, ep.distribution, ep.name)
 
 
-def discover(paths=None, extra_plugins=()) -> Catalog:
-    """Load every plugin through pluggy and collect their checkers.
-
-    ``paths`` overrides ``sys.path`` for the entry-point index; ``extra_plugins`` is a sequence of
-    ``(EntryPoint, object)`` pairs registered as if they had been found installed (for tests and
-    embedding).
-    """
+def _register_plugins(paths, extra_plugins):
+    """Every plugin of the entry-point group, imported and registered in a pluggy
+    PluginManager: ``(manager, {plugin name: EntryPoint}, [BrokenPlugin])``."""
+    # pluggy only for the commands that load every plugin: `check` never imports it.
     import pluggy
 
     from healthcheck import hookspecs
 
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    catalog = Catalog()
+    broken: list[BrokenPlugin] = []
     by_plugin_name: dict[str, EntryPoint] = {}
     loaded: list[tuple[EntryPoint, object]] = []
     for ep in sorted(read_index(paths), key=lambda e: (not e.builtin, e.distribution, e.name)):
@@ -116,7 +113,7 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
         except KeyboardInterrupt:
             raise
         except _PLUGIN_FAULTS as exc:
-            catalog.broken.append(
+            broken.append(
                 BrokenPlugin(ep.name, ep.distribution, f"import failed: {describe_error(exc)}")
             )
     loaded.extend(extra_plugins)
@@ -129,11 +126,24 @@ def discover(paths=None, extra_plugins=()) -> Catalog:
         except KeyboardInterrupt:
             raise
         except _PLUGIN_FAULTS as exc:
-            catalog.broken.append(
+            broken.append(
                 BrokenPlugin(ep.name, ep.distribution, f"invalid plugin: {describe_error(exc)}")
             )
             continue
         by_plugin_name[plugin_name] = ep
+    return pm, by_plugin_name, broken
+
+
+def discover(paths=None, extra_plugins=()) -> Catalog:
+    """Load every plugin through pluggy and collect their checkers.
+
+    ``paths`` overrides ``sys.path`` for the entry-point index; ``extra_plugins`` is a sequence of
+    ``(EntryPoint, object)`` pairs registered as if they had been found installed (for tests and
+    embedding).
+    """
+    pm, by_plugin_name, broken = _register_plugins(paths, extra_plugins)
+    catalog = Catalog()
+    catalog.broken.extend(broken)
     candidates: dict[str, list[tuple[tuple, LoadedChecker]]] = {}
     for impl in pm.hook.healthcheck_checkers.get_hookimpls():
         ep = by_plugin_name[impl.plugin_name]

@@ -48,7 +48,7 @@ def monitor_document(monitor: NpdMonitor, command: str = DEFAULT_COMMAND) -> dic
     for rule in monitor.rules:
         cond = rule.condition
         path = command if rule.program is None else os.path.join(bindir, rule.program)
-        doc = {"type": "permanent" if cond.permanent else "temporary"}
+        doc: dict[str, object] = {"type": "permanent" if cond.permanent else "temporary"}
         if cond.permanent:
             doc["condition"] = cond.type
             conditions.setdefault(

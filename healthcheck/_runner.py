@@ -42,7 +42,23 @@ class Outcome:
         self.run = run
 
 
-def _failure(checker: Checker, exc: BaseException) -> Result:
+def guarded(call, *args, failed):
+    """``call(*args)``, or ``failed(exc)`` for whatever it raised instead of returning.
+
+    The one place the host calls into a plugin's code (``check``, ``applies``, a repair) and
+    turns failure into an answer, as nagiosplugin's ``runtime.guarded`` does: any exception,
+    ``sys.exit()`` and other BaseExceptions included, goes to ``failed``; only KeyboardInterrupt,
+    the user's, passes.
+    """
+    try:
+        return call(*args)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a plugin's bug or a node's fault: never a traceback
+        return failed(exc)
+
+
+def failure_result(checker: Checker, exc: BaseException) -> Result:
     """UNKNOWN with a true reason for anything a check raised instead of returning."""
     if isinstance(exc, SystemExit):
         code = exc.code if isinstance(exc.code, (int, type(None))) else short_repr(exc.code, 60)
@@ -84,23 +100,24 @@ def call_check(checker: Checker, ctx: CheckContext, repair: bool = True) -> Resu
     shared policy, unless ``repair`` is false (front doors that only look, such as
     ``healthcheck status``).
     """
-    try:
-        result = checked_result(checker, checker.check(ctx))
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # a plugin's bug or a node's fault: never a traceback
-        return _failure(checker, exc)
+    result = guarded(
+        lambda: checked_result(checker, checker.check(ctx)),
+        failed=lambda exc: failure_result(checker, exc),
+    )
     if repair and checker.repair is not None and result.status == Status.PROBLEM:
-        from healthcheck.sdk import repair
+        # Here, not at the top: the policy (and its state files' json) is loaded only when a
+        # check with a repair finds a problem.
+        from healthcheck.sdk import repair as repair_policy
 
         # The shared policy (cooldown, rate limit, dry run) decides; a repair never alters
         # the result, and its own failures are logged by the policy, not raised.
-        try:
-            repair.apply(checker.name, ctx, checker.repair)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            ctx.log(f"repair policy failed: {describe_error(exc)}")
+        guarded(
+            repair_policy.apply,
+            checker.name,
+            ctx,
+            checker.repair,
+            failed=lambda exc: ctx.log(f"repair policy failed: {describe_error(exc)}"),
+        )
     return result
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from healthcheck import _host as host
 from healthcheck._protocol import Status, clamp_message, describe_error, worst
-from healthcheck._runner import run_check
+from healthcheck._runner import guarded, run_check
 from healthcheck._table import render_table, use_colour
+from healthcheck.sdk import state
 
 MESSAGE_WIDTH = 80
 # How long all checkers' applies() together may take. They only look at the machine (a path
@@ -20,14 +24,10 @@ APPLIES_TIMEOUT = 2.0
 def _applies(checker) -> str | None:
     if checker.applies is None:
         return None
-    try:
-        reason = checker.applies()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # sys.exit() in a plugin included
-        return f"cannot tell whether it applies: {describe_error(exc)}"
+    failed = "cannot tell whether it applies: "
+    reason = guarded(checker.applies, failed=lambda exc: failed + describe_error(exc))
     if reason is not None and not isinstance(reason, str):
-        return f"cannot tell whether it applies: applies() returned {type(reason).__name__}"
+        return f"{failed}applies() returned {type(reason).__name__}"
     return reason
 
 
@@ -37,9 +37,6 @@ def _applies_all(checkers, timeout: float = APPLIES_TIMEOUT) -> dict[str, tuple[
     Returns ``{name: (status, reason)}`` for the checkers that do not apply (``SKIPPED``) or
     could not say in time (``UNKNOWN``); the others are absent.
     """
-    import threading
-    import time
-
     answers: dict[str, str | None] = {}
     threads = []
     for checker in checkers:
@@ -69,8 +66,6 @@ def _applies_all(checkers, timeout: float = APPLIES_TIMEOUT) -> dict[str, tuple[
 
 def collect() -> list[dict]:
     """Run every applicable checker concurrently with its defaults; one row per checker."""
-    from healthcheck.sdk import state
-
     # status only looks: a check that records something (conntrack's drop baseline, a repair
     # time) must leave it for the next real run, which would otherwise miss what it saw.
     state.read_only()
@@ -118,8 +113,6 @@ def collect() -> list[dict]:
 
 def run_status(as_json: bool = False, color: str = "auto", out=None) -> int:
     """Print the table (or JSON) on ``out`` (stdout) and return the worst status as exit code."""
-    import sys
-
     out = out or sys.stdout
     rows = collect()
     statuses = [Status[r["status"]] for r in rows if r["status"] != "SKIPPED"]
@@ -132,6 +125,7 @@ def run_status(as_json: bool = False, color: str = "auto", out=None) -> int:
         ]
         colour = use_colour(color, out)
         print(render_table(["CHECK", "STATUS", "TIME", "MESSAGE"], table, 1, colour), file=out)
+        # The agent's remediation record, read only for the table (not with --json).
         from healthcheck._agent.remediation.local import agent_entry, status_line
 
         line = status_line(agent_entry())  # only when a local agent remediates

@@ -37,7 +37,10 @@ def healthcheck_checkers():
       becomes UNKNOWN with a one-line message. Return ``Result.ok()``, ``Result.problem(msg)``
       or ``Result.unknown(msg)``;
     - ``options``: :class:`healthcheck.Option` entries (name, type, default, help); each becomes a
-      ``--kebab-case`` flag, an agent config key and an NPD rule argument;
+      ``--kebab-case`` flag, an agent config key and an NPD rule argument. Every front door
+      parses them through one pipeline, :meth:`healthcheck.Checker.parse_options`, whose one
+      error, :class:`healthcheck.OptionError`, names the key; ``ctx.options`` has exactly the
+      declared names (a misspelt one raises ``AttributeError``);
     - ``condition``: a :class:`healthcheck.Condition` naming the condition type, the problem
       reason, the healthy reason and message, and whether it is permanent (a NodeCondition) or
       temporary (an Event only);
@@ -59,4 +62,32 @@ def healthcheck_checkers():
     Two plugins that declare the same checker name do not break each other: the one registered
     under an entry point of that name wins, then the built-in one, then the first distribution by
     name; the loser is listed by ``healthcheck list`` as broken.
+    """
+
+
+@hookspec
+def healthcheck_commands():
+    """Return the subcommands this plugin adds to ``healthcheck``, as a list of
+    :class:`healthcheck.sdk.console.Command`.
+
+    ``healthcheck NAME ARGS...`` runs ``command.run(ARGS)`` for the command called ``NAME`` and
+    exits with the integer it returns. The built-in maintenance-events family contributes
+    ``healthcheck host-event-log`` this way (``plugins/maintenance_events/`` in the source).
+
+    A :class:`~healthcheck.sdk.console.Command` declares:
+
+    - ``name``: what the user types after ``healthcheck``: lower-case letters, digits and dashes,
+      at most 32. A built-in subcommand's name (``check``, ``list``, ``status``, ``npd-config``,
+      ``agent``) cannot be taken, nor one an earlier plugin holds (built-ins first, then by
+      distribution name): such a command is left out, and ``healthcheck --help`` says why;
+    - ``help``: one line for ``healthcheck --help``, which lists every plugin command;
+    - ``run(argv) -> int``: the command, given the arguments after its name. Parse them with
+      :func:`healthcheck.sdk.console.argument_parser` (its errors are one line and exit 2), or
+      raise :class:`healthcheck.sdk.console.UsageError` yourself for bad input. Any other
+      exception, or a return value that is not an exit code (0 to 255), becomes one line on
+      stderr and exit code 2, never a traceback. stdout is the command's own.
+
+    The hook is called only when ``healthcheck`` is given a command it does not know itself, and
+    for ``--help``: keep it cheap and import what the command runs inside ``run``. It must not
+    print or have other side effects.
     """

@@ -16,12 +16,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from healthcheck._option import parse_bool
+from healthcheck.sdk.console import UsageError, stdout_gone
+from healthcheck.sdk.duration import DurationError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class FlagOption(Protocol):
+        """What :func:`parse` needs of a table's Option (a :class:`healthcheck.Option`)."""
+
+        type: object
+        multiple: bool
+
+        def parse(self, text: str) -> Any: ...
+
+
 # klog registers -v with a shorthand, so pflag names it "-v, --v" in its errors.
 _V_NAME = "-v, --v"
+# klog's flags NPD's binaries bridge into pflag (-v visible, the others hidden); klog's other
+# flags (--log_dir, ...) are unknown to them. The ``klog`` argument of :func:`parse`.
+KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
 
 
-class FlagError(Exception):
-    """A command line pflag would reject; the message is pflag's."""
+class FlagError(UsageError):
+    """A command line pflag would reject; the message is pflag's (or NPD's own words)."""
 
 
 class HelpRequested(Exception):
@@ -160,9 +180,7 @@ def _parse_uint(s: str, base: int, bits: int) -> int | None:
 
 
 def go_parse_bool(text: str) -> bool:
-    """Go's ``strconv.ParseBool``, with its error."""
-    from healthcheck._declaration import parse_bool  # the same words
-
+    """Go's ``strconv.ParseBool``, with its error (it takes the words Option's bool takes)."""
     try:
         return parse_bool(text)
     except ValueError:
@@ -170,19 +188,6 @@ def go_parse_bool(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------- reporting
-
-
-def stdout_gone() -> None:
-    """stdout's reader went away (EPIPE): point stdout at /dev/null, so that neither a later
-    print nor the interpreter's final flush raises again (a traceback, exit 120)."""
-    import os
-    import sys
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, sys.stdout.fileno())
-    finally:
-        os.close(devnull)
 
 
 def report_usage_error(message: str) -> int:
@@ -211,8 +216,10 @@ def report_usage_error(message: str) -> int:
 
 
 def parse(
-    argv: list[str], table: Mapping[str, tuple[str, object]], klog: Mapping[str, str]
-) -> tuple[dict, int]:
+    argv: list[str],
+    table: Mapping[str, tuple[str, FlagOption | None]],
+    klog: Mapping[str, str],
+) -> tuple[dict[str, Any], int]:
     """pflag's parse of ``argv``: the option values set, and klog's ``-v`` verbosity.
 
     ``table`` maps ``--flag`` to ``(option name, Option)``: the value is parsed with the
@@ -222,7 +229,7 @@ def parse(
     them, without effect but the verbosity. Raises :class:`HelpRequested` at ``-h``/``--help``,
     where pflag stops too.
     """
-    values: dict = {}
+    values: dict[str, Any] = {}
     verbosity = 0
     i = 0
     while i < len(argv):
@@ -281,10 +288,8 @@ def _invalid(flag: str, text: str, why: object) -> FlagError:
     return FlagError(f"invalid argument {go_quote(text)} for {go_quote(flag)} flag: {why}")
 
 
-def _convert(flag: str, opt, text: str):
+def _convert(flag: str, opt: FlagOption, text: str) -> Any:
     """``opt.parse(text)`` after pflag's own reading of its type; pflag's error if bad."""
-    from healthcheck.sdk.duration import DurationError
-
     try:
         if opt.type == "int":
             text_for_opt = str(go_parse_int(text))

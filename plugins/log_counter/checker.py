@@ -22,6 +22,7 @@ def validate(options) -> None:
     """Startup errors NPD master's log-counter reports before reading anything, in its order and
     words: the patterns, the window's durations, the source. (NPD checks the log path between
     the last two; that is I/O, done by the check itself and by the drop-in's startup.)"""
+    # Here, not at the top: every plugin is imported by `status` and the agent, and RE2 is heavy.
     from healthcheck.sdk.pflag import go_quote
     from healthcheck_plugins.log_counter.logbuffer import PatternError, compile_pattern
     from healthcheck_plugins.log_counter.window import validate_durations
@@ -41,6 +42,7 @@ def count_matches(options, now: float, uptime: float, *, backend: str = "auto") 
 
     Raises ``ValueError`` for bad options and ``JournalError`` when the journal is unreadable.
     """
+    # The journal reader and the buffer only when counting (see validate()).
     from healthcheck.sdk.journal import read_messages
     from healthcheck_plugins.log_counter.logbuffer import LogCounter
     from healthcheck_plugins.log_counter.window import lookback_start
@@ -59,6 +61,7 @@ def count_matches(options, now: float, uptime: float, *, backend: str = "auto") 
 
 
 def check(ctx) -> Result:
+    # What only a run needs, not a plugin discovery (see validate()).
     import time
 
     from healthcheck.sdk.journal import JournalError, npd_log_path_error

@@ -8,9 +8,14 @@ when the endpoint cannot be read or answers nonsense, never "no events" on a fai
 
 from __future__ import annotations
 
+# Imports inside the functions below are deliberate: `healthcheck status` and the agent import
+# every plugin, and a check imports only the provider module and HTTP client it talks to.
 from healthcheck import Checker, Condition, Option, Result, hookimpl
+from healthcheck.sdk.state import DEFAULT_STATE_DIR
+from healthcheck_plugins.maintenance_events.metadata.detect import DMI_ROOT
 
 MESSAGE_BYTES = 80
+MAX_TOKEN_TTL = 21600  # 6h: what Alibaba's and AWS's metadata servers grant at most
 PROVIDER_CHOICES = ("auto", "alibaba", "aws", "azure", "gcp")
 
 
@@ -126,7 +131,7 @@ def _token_ttl(text: str) -> int:
 
     # Plain seconds as the TTL header takes them, or a duration (6h).
     seconds = int(text) if text.isascii() and text.isdigit() else parse_duration(text)
-    if not 1 <= seconds <= 21600:
+    if not 1 <= seconds <= MAX_TOKEN_TTL:
         raise ValueError(f'token TTL "{text}" must be between 1s and 6h')
     return int(seconds)
 
@@ -154,16 +159,16 @@ CHECKER = Checker(
             metavar="URL",
             help="metadata server base URL; empty means the provider's own address",
         ),
-        Option("dmi_root", default="/sys/class/dmi/id", help="where DMI strings are read"),
+        Option("dmi_root", default=DMI_ROOT, help="where DMI strings are read"),
         Option(
             "state_dir",
-            default="/var/lib/node-healthcheck",
+            default=DEFAULT_STATE_DIR,
             help="where the metadata token and the host_event.log record are kept",
         ),
         Option(
             "token_ttl",
             type=_token_ttl,
-            default=21600,
+            default=MAX_TOKEN_TTL,
             metavar="DURATION",
             help="TTL asked for Alibaba/AWS tokens, in seconds or as 6h; renewed shortly before",
         ),
@@ -196,3 +201,11 @@ CHECKER = Checker(
 @hookimpl
 def healthcheck_checkers():
     return [CHECKER]
+
+
+@hookimpl
+def healthcheck_commands():
+    # Imported only when healthcheck looks for plugin commands: a check never needs argparse.
+    from healthcheck_plugins.maintenance_events.hostlog_command import COMMAND
+
+    return [COMMAND]

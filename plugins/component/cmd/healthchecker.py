@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.sdk.pflag import FlagError, HelpRequested, report_usage_error, stdout_gone
+from healthcheck import Option, OptionError
+from healthcheck.sdk.console import console_main, find_checker, run_checker
+from healthcheck.sdk.duration import parse_duration
+from healthcheck.sdk.pflag import KLOG_FLAGS, FlagError, HelpRequested, report_usage_error
 from healthcheck.sdk.pflag import parse as parse_flags
+from healthcheck.sdk.text import RESULT_LIMIT, one_line
+from healthcheck_plugins.component.checker import parse_log_patterns
 
 COMPONENTS = ("kubelet", "docker", "cri", "kube-proxy")
 PROG = "health-checker"
-# NPD reads at most 4 KiB of a plugin's stdout; a result line is cut there, one line.
-RESULT_LIMIT = 4096
 # NPD's flags that exist for every component, with the checker option each one sets. The CRI
 # ones are accepted (and type-checked) for every component, as NPD does, but used by cri only.
 NPD_FLAGS = {
@@ -39,8 +42,6 @@ NPD_FLAGS = {
     "--health-check-timeout": "health_check_timeout",
     "--log-pattern": "log_pattern",
 }
-# klog's flags that NPD's health-checker bridges into pflag (-v visible, the others hidden).
-KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
 # Our checkers' own flags, by component-independent arity (a test keeps this in step with the
 # checkers' declarations): the first pass over argv must know which ones take a value.
 EXTRA_BOOL_FLAGS = ("--dry-run-repair", "--use-crictl", "--require-network-ready")
@@ -89,8 +90,6 @@ class _NonNegative:
         return getattr(self.opt, name)
 
     def parse(self, text: str):
-        from healthcheck.sdk.duration import parse_duration
-
         return self.opt.parse("0" if parse_duration(text) < 0 else text)
 
 
@@ -114,9 +113,6 @@ def _flag_table(checker) -> dict[str, tuple[str, object]]:
 
 def _npd_option(name: str):
     """NPD's own declaration of one of its flags: its pflag type, no bounds of ours."""
-    from healthcheck._declaration import Option
-    from healthcheck_plugins.component.checker import parse_log_patterns
-
     kinds = {
         "enable_repair": "bool",
         "cri_timeout": "duration",
@@ -131,8 +127,6 @@ def _npd_option(name: str):
 
 def _npd_table() -> dict[str, tuple[str, object]]:
     """Every flag any component takes, typed as NPD types it: the first pass over argv."""
-    from healthcheck._declaration import Option
-
     table: dict[str, tuple[str, object]] = {
         flag: (name, _npd_option(name)) for flag, name in NPD_FLAGS.items()
     }
@@ -159,9 +153,10 @@ def _is_valid(component: str, values: dict) -> None:
     if component not in COMPONENTS:
         raise FlagError(UNSUPPORTED)
     if component == "cri":
-        if values.get("crictl_path", "/usr/bin/crictl") == "":
+        # Only a flag given empty is refused: the defaults (the cri checker's) are not empty.
+        if values.get("crictl_path") == "":
             raise FlagError("the crictl-path cannot be empty for cri component")
-        if values.get("cri_socket_path", "unix://") == "":
+        if values.get("cri_socket_path") == "":
             raise FlagError("the cri-socket-path cannot be empty for cri component")
 
 
@@ -175,22 +170,16 @@ def prepare(argv: list[str]):
     npd_values, _ = parse_flags(argv, _npd_table(), KLOG_FLAGS)
     component = npd_values.get("component", "kubelet")
     _is_valid(component, npd_values)
-    from healthcheck import _host as host
-
     try:
-        checker = host.find(component).checker
-    except host.CheckerNotFound as exc:
+        checker = find_checker(component)
+    except LookupError as exc:
         raise FlagError(f"error checking {component} health: {exc}") from None
     values, verbosity = parse(argv, checker)
     values.pop("component", None)
-    options = checker.defaults()
-    for name, value in values.items():
-        setattr(options, name, value)
-    if checker.validate is not None:
-        try:
-            checker.validate(options)
-        except ValueError as exc:
-            raise FlagError(str(exc)) from None
+    try:
+        options = checker.parse_options(given=values)
+    except OptionError as exc:
+        raise FlagError(exc.reason) from None
     return component, checker, options, verbosity
 
 
@@ -200,10 +189,7 @@ def run(argv: list[str]) -> int:
         component, checker, options, verbosity = prepare(argv)
     except HelpRequested:
         return _help()
-    from healthcheck._runner import run_check
-    from healthcheck.sdk.text import one_line
-
-    outcome = run_check(checker, options, None, verbosity > 0)
+    outcome = run_checker(checker, options, verbose=verbosity > 0)
     result = outcome.result
     message = result.message
     prefix = f"error checking {component} health: "
@@ -215,28 +201,12 @@ def run(argv: list[str]) -> int:
     return int(result.status)
 
 
-def _fail(message: str) -> int:
-    """A usage error: one line of at most 80 bytes on stdout (NPD's condition message), exit 2."""
-    return report_usage_error(message)
-
-
 def main(argv=None) -> int:
-    """Entry point of the ``health-checker`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        code = run(argv)
-    except FlagError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        stdout_gone()
-        return 0
-    try:
-        sys.stdout.flush()  # here, not at exit: the code stays the result's if nobody reads
-    except BrokenPipeError:
-        stdout_gone()
-    return code
+    """Entry point of the ``health-checker`` console script.
+
+    A usage error is one line of at most 80 bytes on stdout (NPD's condition message), exit 2.
+    """
+    return console_main(run, argv, prog=PROG, on_usage_error=report_usage_error)
 
 
 if __name__ == "__main__":

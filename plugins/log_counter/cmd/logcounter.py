@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import sys
 
-from healthcheck.sdk.pflag import FlagError, HelpRequested, report_usage_error, stdout_gone
+from healthcheck import OptionError
+from healthcheck.sdk.console import console_main, find_checker, run_checker
+from healthcheck.sdk.journal import npd_log_path_error
+from healthcheck.sdk.pflag import KLOG_FLAGS, FlagError, HelpRequested, report_usage_error
 from healthcheck.sdk.pflag import parse as parse_flags
+from healthcheck.sdk.text import RESULT_LIMIT, one_line
+from healthcheck_plugins.log_counter.checker import WATCH_ERROR
 
 PROG = "log-counter"
 CHECKER = "log-counter"
-# klog's flags NPD's log-counter bridges into pflag (-v visible, the others hidden); klog's
-# other flags (--log_dir, ...) are unknown to it, as here.
-KLOG_FLAGS = {"--v": "level", "--vmodule": "vmodule", "--logtostderr": "bool"}
-# NPD reads at most 4 KiB of a plugin's stdout; a result line is cut there, one line.
-RESULT_LIMIT = 4096
-WATCH_ERROR = "error watching journald: "  # how NPD's log-counter prefixes journal errors
 PFLAG_TYPES = {"str": "string", "int": "int", "bool": "", "duration": "duration"}
 
 
@@ -50,43 +49,27 @@ def prepare(argv: list[str]):
 
     Raises :class:`FlagError` (pflag's or NPD's words) or :class:`HelpRequested`.
     """
-    from healthcheck import _host as host
-
     try:
-        checker = host.find(CHECKER).checker
-    except host.CheckerNotFound as exc:
+        checker = find_checker(CHECKER)
+    except LookupError as exc:
         raise FlagError(f"{PROG}: {exc}") from None
     table = {opt.flag: (opt.name, opt) for opt in checker.options}
     values, verbosity = parse_flags(argv, table, KLOG_FLAGS)
-    options = checker.defaults()
-    for name, value in values.items():
-        setattr(options, name, value)
-    from healthcheck.sdk.journal import npd_log_path_error
-
     # NPD's order: patterns, durations, then the log path, then the source.
-    path_error = npd_log_path_error(options.log_path)
+    path_error = npd_log_path_error(checker.parse_options(given=values, validate=False).log_path)
     try:
-        checker.validate(options)
-    except ValueError as exc:
-        if path_error is not None and not options.journald_source:
-            try:
-                checker.validate(_with_source(options))
-            except ValueError:
-                raise FlagError(str(exc)) from None
+        options = checker.parse_options(given=values)
+    except OptionError as exc:
+        if path_error is not None and not values.get("journald_source"):
+            try:  # would it pass with a source? then the log path is the first error
+                checker.parse_options(given={**values, "journald_source": "x"})
+            except OptionError:
+                raise FlagError(exc.reason) from None
             raise FlagError(WATCH_ERROR + path_error) from None
-        raise FlagError(str(exc)) from None
+        raise FlagError(exc.reason) from None
     if path_error is not None:
         raise FlagError(WATCH_ERROR + path_error)
     return checker, options, verbosity
-
-
-def _with_source(options):
-    """A copy of ``options`` with a source, to tell a missing source from earlier errors."""
-    import copy
-
-    probe = copy.copy(options)
-    probe.journald_source = "x"
-    return probe
 
 
 def run(argv: list[str]) -> int:
@@ -94,14 +77,9 @@ def run(argv: list[str]) -> int:
     try:
         checker, options, verbosity = prepare(argv)
     except HelpRequested:
-        from healthcheck import _host as host
-
-        print(usage(host.find(CHECKER).checker), file=sys.stderr)  # pflag's usage: stderr
+        print(usage(find_checker(CHECKER)), file=sys.stderr)  # pflag's usage: stderr
         return 0
-    from healthcheck._runner import run_check
-    from healthcheck.sdk.text import one_line
-
-    outcome = run_check(checker, options, verbose=verbosity > 0)
+    outcome = run_checker(checker, options, verbose=verbosity > 0)
     message = one_line(outcome.result.message, RESULT_LIMIT)
     if message:
         print(message)
@@ -109,22 +87,8 @@ def run(argv: list[str]) -> int:
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``log-counter`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        code = run(argv)
-    except FlagError as exc:
-        return report_usage_error(str(exc))
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        stdout_gone()
-        return 0
-    try:
-        sys.stdout.flush()  # here, not at exit: the code stays the result's if nobody reads
-    except BrokenPipeError:
-        stdout_gone()
-    return code
+    """Entry point of the ``log-counter`` console script (usage errors as NPD prints them)."""
+    return console_main(run, argv, prog=PROG, on_usage_error=report_usage_error)
 
 
 if __name__ == "__main__":
