@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from healthcheck._runner import Outcome
 
 __all__ = [
+    "USAGE_EXIT",
     "Command",
     "UsageError",
     "argument_parser",
@@ -55,7 +56,7 @@ __all__ = [
 # The exit code of bad input, and of anything else that kept a front door from answering:
 # NPD reads 2 (UNKNOWN) as "the check could not tell".
 USAGE_EXIT = int(Status.UNKNOWN)
-INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+_INTERRUPTED_EXIT = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 class UsageError(Exception):
@@ -126,7 +127,7 @@ def console_main(
             stdout_gone()
             code = USAGE_EXIT
     except KeyboardInterrupt:
-        return INTERRUPTED_EXIT
+        return _INTERRUPTED_EXIT
     except BrokenPipeError:
         stdout_gone()
         return 0
