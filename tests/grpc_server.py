@@ -171,7 +171,7 @@ class GrpcServer:
         if reply.raw:
             client.sendall(reply.raw)
         if reply.close:
-            client.close()
+            _lingering_close(client)
             return False
         if reply.raw:
             return True
@@ -223,3 +223,19 @@ class GrpcServer:
                 continue
             conn.send_data(stream, bytes(body[:window]))
             body = body[window:]
+
+
+def _lingering_close(client: socket.socket) -> None:
+    """Close as real servers do (Go's net/http, nginx): FIN first, then read what the client
+    still sends until it closes too (at most 1 s). A plain close with unread bytes queued sends
+    an RST, and the client's kernel may then drop the reply it had not read yet, so the test
+    would see "closed the connection" instead of the reply it is about."""
+    try:
+        client.shutdown(socket.SHUT_WR)
+        client.settimeout(1.0)
+        while client.recv(65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        client.close()
