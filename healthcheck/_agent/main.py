@@ -132,7 +132,9 @@ class Agent:
 
         spec, result = report.spec, report.result
         before = self.table.version
-        if spec.permanent:
+        if spec.permanent and self.reporter.hold_result(spec, result.status, result.message):
+            events = []  # waits for the node's start-up read (healthcheck._agent.spread)
+        elif spec.permanent:
             events = self.table.apply(spec, result.status, result.message)
         else:
             events = temporary_events(spec, result.status, result.message)

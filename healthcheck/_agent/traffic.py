@@ -4,7 +4,7 @@
 
     apiQPS: 5            # client-side token bucket: sustained API calls per second; 0 = no limit
     apiBurst: 10         # calls allowed at once before the QPS applies (>= 1)
-    startupSpread: 5m    # hold a restarted agent's first PATCH up to this long (0s: send at once)
+    startupSpread: 5m    # hold the start-up read and first PATCH up to this long (0s: at once)
     changeSpread: 0s     # hold each change up to this long extra (0s: within the 0.5 s batch)
 
 Errors are ``ValueError`` with one line naming the key; :mod:`healthcheck._agent.config` turns
@@ -14,6 +14,7 @@ them into its ``ConfigError``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from healthcheck.sdk.duration import parse_duration
 
@@ -51,7 +52,7 @@ class TrafficSettings:
         )
 
 
-def _spread(value, key: str) -> float:
+def _spread(value: object, key: str) -> float:
     if not isinstance(value, str):
         raise ValueError(f'{key}: expected a duration string such as "5m", got {value!r}')
     try:
@@ -63,7 +64,7 @@ def _spread(value, key: str) -> float:
     return seconds
 
 
-def parse_traffic(data: dict) -> TrafficSettings:
+def parse_traffic(data: dict[str, Any]) -> TrafficSettings:
     """The traffic settings from the agent's top-level config mapping (absent keys: defaults)."""
     settings = TrafficSettings()
     if "apiQPS" in data:
