@@ -14,9 +14,10 @@ Models (``--models``):
   initial status, sent after the startup GET), changes sent after 1 s (its 1 s sync tick),
   heartbeat 5 min, no client-side limit (NPD's QPS/burst is 500/500) and no spread;
 - ``ours``: the large-cluster settings (``apiQPS 0.05``, ``apiBurst 1``, ``startupSpread 5m``,
-  ``changeSpread 30s``), 0.5 s batch, heartbeat 5 min, adoption of the node's conditions;
+  ``startupReadSpread true``, ``changeSpread 30s``), 0.5 s batch, heartbeat 5 min, adoption of
+  the node's conditions;
 - ``defaults``: the shipped defaults (``apiQPS 5``, ``apiBurst 10``, ``startupSpread 5m``,
-  ``changeSpread 0s``);
+  ``startupReadSpread false``, ``changeSpread 0s``);
 - ``nospread``, ``nolimit``: ``ours`` without the spread / without the rate limit (controls
   measured one at a time).
 
@@ -94,10 +95,18 @@ CONDITIONS = (
 
 MODELS = {
     "npd": {"traffic": TrafficSettings(0, 1, 0, 0), "batch": 1.0, "initial_false": True},
-    "ours": {"traffic": TrafficSettings(0.05, 1, 300, 30), "batch": 0.5, "initial_false": False},
+    "ours": {
+        "traffic": TrafficSettings(0.05, 1, 300, 30, read_spread=True),
+        "batch": 0.5,
+        "initial_false": False,
+    },
     "defaults": {"traffic": TrafficSettings(), "batch": 0.5, "initial_false": False},
     "nospread": {"traffic": TrafficSettings(0.05, 1, 0, 0), "batch": 0.5, "initial_false": False},
-    "nolimit": {"traffic": TrafficSettings(0, 1, 300, 30), "batch": 0.5, "initial_false": False},
+    "nolimit": {
+        "traffic": TrafficSettings(0, 1, 300, 30, read_spread=True),
+        "batch": 0.5,
+        "initial_false": False,
+    },
 }
 
 

@@ -68,7 +68,6 @@ def make_setup(kube, tmp_path) -> dict:
     config = tmp_path / "agent.yaml"
     config.write_text(
         f"metrics: 127.0.0.1:{metrics}\nserver: 127.0.0.1:{server}\n"
-        "startupSpread: 0s\n"  # read and report at once (the spread: test_agent_traffic.py)
         "checks:\n"
         f"  - path: {script}\n    name: flip\n    type: permanent\n    condition: FlipProblem\n"
         "    reason: FlipBad\n    healthyReason: FlipOK\n    healthyMessage: flip is fine\n"

@@ -50,7 +50,7 @@ def agent_argv(api, tmp_path, bin_path):
     script.chmod(0o755)
     config = tmp_path / "agent.yaml"
     config.write_text(
-        'metrics: ""\nserver: ""\nstartupSpread: 0s\nchecks:\n'
+        'metrics: ""\nserver: ""\nchecks:\n'
         f"  - path: {script}\n    name: flip\n    type: permanent\n    condition: FlipProblem\n"
         "    reason: FlipBad\n    healthyReason: FlipOK\n    healthyMessage: flip is fine\n"
         "    interval: 200ms\n"
@@ -222,7 +222,7 @@ def test_sigterm_ends_the_agent_even_when_a_plugin_blocks_the_exit(api, tmp_path
     (info / "entry_points.txt").write_text("[healthcheck]\nstuck = stuck_mod\n")
     (site / "stuck_mod.py").write_text(STUCK_PLUGIN)
     config = tmp_path / "agent.yaml"
-    config.write_text('metrics: ""\nserver: ""\nstartupSpread: 0s\nchecks:\n  - checker: stuck\n')
+    config.write_text('metrics: ""\nserver: ""\nchecks:\n  - checker: stuck\n')
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url)
     argv = [bin_path("healthcheck"), "agent", "--config", str(config), "--kubeconfig", kubeconfig]
     agent = subprocess.Popen(

@@ -157,7 +157,9 @@ def traffic_controls(api, node: str, settings, clock):
     from healthcheck._agent.ratelimit import limited
     from healthcheck._agent.spread import Spread
 
-    spread = Spread(node, settings.startup_spread, settings.change_spread)
+    spread = Spread(
+        node, settings.startup_spread, settings.change_spread, hold_read=settings.read_spread
+    )
     return limited(api, settings.qps, settings.burst, clock), spread
 
 

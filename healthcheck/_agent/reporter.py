@@ -1,9 +1,9 @@
 """Sends conditions and events to the API server, cheaply and without ever losing the latest state.
 
 - Fail-safe start: nothing is PATCHed before the node has been read once and its existing
-  status of our condition types adopted. With a start-up spread that read waits for the node's
-  slot, and so do the checks' results (:meth:`Reporter.hold_result`), unless one is not OK or an
-  Event is due (see :mod:`healthcheck._agent.spread`).
+  status of our condition types adopted. With ``Spread.hold_read`` that read waits for the
+  node's start-up slot, and so do the checks' results (:meth:`Reporter.hold_result`), unless
+  one is not OK or an Event is due (see :mod:`healthcheck._agent.spread`).
 - One strategic-merge PATCH of ``nodes/<name>/status`` carries all our known conditions. It is
   sent ``batch_window`` after the first change (changes meanwhile ride along), so within 1 s of
   any change; otherwise only every ``heartbeat`` seconds.
@@ -100,7 +100,8 @@ class Reporter(StepLoop):
         # healthcheck._agent.spread: hold the start-up read and first PATCH, and each change batch
         self.spread = spread
         self.hold_until = clock.monotonic() + spread.startup_offset if spread else 0.0
-        self.held = StartupHold(self.hold_until > clock.monotonic())
+        self._hold_read = bool(spread and spread.hold_read and self.hold_until > clock.monotonic())
+        self.held = StartupHold(self._hold_read)
         self._window = batch_window
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -268,7 +269,7 @@ class Reporter(StepLoop):
         """
         with self._sync_lock:
             now = self.clock.monotonic()
-            if not self.adopted and not force and now < self.hold_until:
+            if not self.adopted and self._hold_read and not force and now < self.hold_until:
                 return True  # the start-up read waits for the node's slot (step() ends it early)
             try:
                 if not self.adopted:
@@ -312,7 +313,7 @@ class Reporter(StepLoop):
         now = self.clock.monotonic()
         if now < self.retry_at:
             return self.retry_at - now
-        if now < self.hold_until:
+        if now < self.hold_until and (self.adopted or self._hold_read):
             quiet = not self.pending_events() and not self.held.urgent()
             if quiet and not urgent(self.table.snapshot()[1]):
                 return self.hold_until - now

@@ -5,15 +5,18 @@ minute) and a fleet-wide change (a maintenance wave flips one condition on every
 spread by a random delay drawn from a generator seeded with the node name, so one node always
 draws the same sequence (reproducible) and two nodes draw different ones:
 
-- **startup**: a (re)started agent holds both its read of the node and its first PATCH for
-  ``startup_window * U(0, 1)``. Its checks run meanwhile; their results wait in a
+- **startup**: a restarted agent holds its first PATCH for ``startup_window * U(0, 1)``
+  unless something urgent is to be said (a condition that is not False, or an Event). By
+  default it reads its node at once (fail-safe adoption; a first start, on a node without our
+  conditions, is then not held). With ``hold_read`` the read waits for the slot too, so a
+  rollout reads no node at once either: the checks run meanwhile and their results wait in a
   :class:`StartupHold` (not in the condition table), so that when the node is read they are
   applied *after* adoption, exactly as if the read had come first (same transitions, same
-  Events, lastTransitionTime kept). Anything urgent ends the hold at once: a result that is
-  not OK, or an Event to send; the node is then read and the change sent after the usual batch
-  window and change delay, never later. Nothing is lost by waiting: the node still carries the
-  conditions the previous agent wrote. Heartbeats follow from the first PATCH, so they keep
-  that phase instead of aligning on the rollout.
+  Events, lastTransitionTime kept). A result that is not OK or an Event to send ends the hold
+  at once: the node is read and the change sent after the usual batch window and change delay.
+  Nothing is lost by waiting: the node still carries the conditions the previous agent wrote.
+  Heartbeats follow from the first PATCH, so they keep that phase instead of aligning on the
+  rollout.
 - **change**: a changed condition is sent ``U(0, change_window)`` after the batch window instead
   of at once; changes meanwhile (a flip and its flip back) ride in the same PATCH, and the Events
   they raised wait for it.
@@ -52,11 +55,14 @@ class Spread:
         startup_window: float,
         change_window: float,
         rng: random.Random | None = None,
+        *,
+        hold_read: bool = False,
     ) -> None:
         if startup_window < 0 or change_window < 0:
             raise ValueError("spread windows must be >= 0")
         self.startup_window = float(startup_window)
         self.change_window = float(change_window)
+        self.hold_read = hold_read  # the start-up read waits for the slot too
         self._rng = rng or random.Random(node_seed(node))  # noqa: S311 - spreading, not secrets
         self.startup_offset = self._rng.uniform(0.0, self.startup_window)
 
