@@ -18,6 +18,7 @@ Models (``--models``):
   the node's conditions;
 - ``defaults``: the shipped defaults (``apiQPS 5``, ``apiBurst 10``, ``startupSpread 5m``,
   ``startupReadSpread false``, ``changeSpread 0s``);
+- ``ours10m``: ``ours`` with ``startupSpread 10m``;
 - ``nospread``, ``nolimit``: ``ours`` without the spread / without the rate limit (controls
   measured one at a time).
 
@@ -97,6 +98,11 @@ MODELS = {
     "npd": {"traffic": TrafficSettings(0, 1, 0, 0), "batch": 1.0, "initial_false": True},
     "ours": {
         "traffic": TrafficSettings(0.05, 1, 300, 30, read_spread=True),
+        "batch": 0.5,
+        "initial_false": False,
+    },
+    "ours10m": {  # ours with startupSpread 10m: measure it with --rollout-window 690
+        "traffic": TrafficSettings(0.05, 1, 600, 30, read_spread=True),
         "batch": 0.5,
         "initial_false": False,
     },
