@@ -14,9 +14,11 @@ Models (``--models``):
   initial status, sent after the startup GET), changes sent after 1 s (its 1 s sync tick),
   heartbeat 5 min, no client-side limit (NPD's QPS/burst is 500/500) and no spread;
 - ``ours``: the large-cluster settings (``apiQPS 0.05``, ``apiBurst 1``, ``startupSpread 5m``,
-  ``changeSpread 30s``), 0.5 s batch, heartbeat 5 min, adoption of the node's conditions;
+  ``startupReadSpread true``, ``changeSpread 30s``), 0.5 s batch, heartbeat 5 min, adoption of
+  the node's conditions;
 - ``defaults``: the shipped defaults (``apiQPS 5``, ``apiBurst 10``, ``startupSpread 5m``,
-  ``changeSpread 0s``);
+  ``startupReadSpread false``, ``changeSpread 0s``);
+- ``ours10m``: ``ours`` with ``startupSpread 10m``;
 - ``nospread``, ``nolimit``: ``ours`` without the spread / without the rate limit (controls
   measured one at a time).
 
@@ -36,13 +38,13 @@ Scenarios, per N and model:
 Figures come from the apiserver's own ``/metrics`` (``apiserver_request_total`` by verb and
 resource, ``apiserver_request_duration_seconds`` p50/p99, etcd request counts), its ``/proc``
 (CPU seconds, RSS), etcd's ``/metrics`` (``etcd_mvcc_put_total``, ``etcd_mvcc_txn_total``) and
-the client side (peak request rate in 1 s and 5 s bins). ``--apf`` runs the APF experiment on a
-second, deliberately small server (15 seats): an uncontrolled storm with and without
-``packaging/kubernetes/flowcontrol.yaml`` while another kube-system client reads a node.
+the client side (peak request rate in 1 s and 5 s bins). The APF experiment (another client's
+latency in a storm, with and without ``packaging/kubernetes/flowcontrol.yaml``) is
+``bench/fleet_apf.py``, which uses this module's fleet.
 
     .venv/bin/python bench/fleet.py --nodes 250,500,1000,2000 --json /tmp/fleet.json
     .venv/bin/python bench/fleet.py --nodes 500 --models ours,nospread,nolimit,defaults
-    .venv/bin/python bench/fleet.py --nodes 500 --models npd --scenarios storm --apf
+    .venv/bin/python bench/fleet.py --nodes 250,500,1000 --scenarios rollout --rest-duration 0
 
 Needs ``tests/envtest.py`` (kube-apiserver + etcd) and the envtest binaries. Prints one JSON
 line per phase as it goes, then a summary with a linear fit per figure and the 5,000-node value.
@@ -54,12 +56,10 @@ import argparse
 import collections
 import concurrent.futures
 import contextlib
-import http.client
 import json
 import logging
 import os
 import random
-import ssl
 import sys
 import tempfile
 import threading
@@ -70,7 +70,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from envtest import Envtest, EnvtestError, Identity  # noqa: E402
+from envtest import Envtest, EnvtestError, Identity  # noqa: E402, F401 - Identity: fleet_apf.py
 
 import healthcheck._agent.main as agent_main  # noqa: E402
 from healthcheck._agent.clock import Clock  # noqa: E402
@@ -97,29 +97,24 @@ CONDITIONS = (
 
 MODELS = {
     "npd": {"traffic": TrafficSettings(0, 1, 0, 0), "batch": 1.0, "initial_false": True},
-    "ours": {"traffic": TrafficSettings(0.05, 1, 300, 30), "batch": 0.5, "initial_false": False},
+    "ours": {
+        "traffic": TrafficSettings(0.05, 1, 300, 30, read_spread=True),
+        "batch": 0.5,
+        "initial_false": False,
+    },
+    "ours10m": {  # ours with startupSpread 10m: measure it with --rollout-window 690
+        "traffic": TrafficSettings(0.05, 1, 600, 30, read_spread=True),
+        "batch": 0.5,
+        "initial_false": False,
+    },
     "defaults": {"traffic": TrafficSettings(), "batch": 0.5, "initial_false": False},
     "nospread": {"traffic": TrafficSettings(0.05, 1, 0, 0), "batch": 0.5, "initial_false": False},
-    "nolimit": {"traffic": TrafficSettings(0, 1, 300, 30), "batch": 0.5, "initial_false": False},
+    "nolimit": {
+        "traffic": TrafficSettings(0, 1, 300, 30, read_spread=True),
+        "batch": 0.5,
+        "initial_false": False,
+    },
 }
-VICTIM = Identity(
-    "victim",
-    "system:serviceaccount:kube-system:bench-controller",
-    ("system:serviceaccounts", "system:serviceaccounts:kube-system"),
-    "",
-)
-VICTIM_RBAC = """
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: bench-controller}
-rules: [{apiGroups: [""], resources: ["nodes"], verbs: ["get"]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: bench-controller}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: bench-controller}
-subjects: [{kind: ServiceAccount, name: bench-controller, namespace: kube-system}]
-"""
 
 
 # ----------------------------------------------------------------------------- time
@@ -580,6 +575,9 @@ def phase_rollout_rest(server, env, names, model, args, out) -> None:
         client_figures(rec.window(start, end), start, 1.0),
         fleet,
     )
+    if args.rest_duration <= 0:  # the rollout alone
+        fleet.close()
+        return
     fleet.set_speed(args.rest_speed)
     rest_start = time.monotonic()
     time.sleep(args.rest_duration / args.rest_speed)
@@ -656,122 +654,6 @@ def emit(out, model, n, scenario, server, client, fleet, **extra) -> dict:
     out.append(record)
     print(json.dumps(record), flush=True)
     return record
-
-
-# ------------------------------------------------------------------------------- APF
-
-
-class Victim:
-    """Another client: GET one node every ``period`` s on a kept-alive connection."""
-
-    def __init__(self, env: Envtest, identity: str, path: str, period: float = 0.05) -> None:
-        self.env = env
-        self.token = env.identities[identity].token
-        self.path = path
-        self.period = period
-        self.samples: list[tuple[float, float, int, str]] = []
-        self.marks: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def mark(self, name: str) -> None:
-        self.marks[name] = time.monotonic()
-
-    def _run(self) -> None:
-        context = ssl.create_default_context(cafile=str(self.env.ca_file))
-        conn = None
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
-        while not self._stop.is_set():
-            if conn is None:
-                conn = http.client.HTTPSConnection(
-                    "127.0.0.1", self.env.port, timeout=30, context=context
-                )
-            t0 = time.monotonic()
-            try:
-                conn.request("GET", self.path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                level = response.getheader("X-Kubernetes-PF-PriorityLevel-UID", "")
-                self.samples.append((t0, time.monotonic() - t0, response.status, level))
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = None
-            self._stop.wait(self.period)
-        if conn is not None:
-            conn.close()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(35)
-
-    def p99(self, start: str, end: str) -> dict:
-        lo, hi = self.marks[start], self.marks[end]
-        lat = sorted(s[1] for s in self.samples if lo <= s[0] < hi)
-        if not lat:
-            return {"samples": 0}
-        return {
-            "samples": len(lat),
-            "p50_ms": round(lat[len(lat) // 2] * 1000, 1),
-            "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 1),
-            "non_200": sum(1 for s in self.samples if lo <= s[0] < hi and s[2] != 200),
-        }
-
-
-def apf_experiment(workdir: Path, n: int, args, out) -> dict:
-    """An uncontrolled storm (NPD timing) with and without flowcontrol.yaml; victim p99."""
-    env = Envtest(
-        workdir / "apf",
-        extra_flags=("--max-requests-inflight=10", "--max-mutating-requests-inflight=5"),
-    )
-    env.identities["victim"] = Identity(
-        VICTIM.key, VICTIM.user, VICTIM.groups, os.urandom(16).hex()
-    )
-    report: dict = {"nodes": n, "server_seats": 15}
-    with env:
-        env.start()
-        env.kubectl("apply", "-f", str(REPO / "packaging" / "kubernetes" / "rbac.yaml"))
-        env.kubectl("apply", "-f", "-", input=VICTIM_RBAC)
-        server = Server(env)
-        names = ensure_nodes(env, n, [])
-        victim = Victim(env, "victim", f"/api/v1/nodes/{names[0]}")
-        victim.start()
-        try:
-            for with_schema in (False, True):
-                if with_schema:
-                    env.kubectl(
-                        "apply", "-f", str(REPO / "packaging" / "kubernetes" / "flowcontrol.yaml")
-                    )
-                    time.sleep(2)
-                victim.mark("unloaded")
-                time.sleep(15)
-                victim.mark("loaded")
-                result = phase_storm(
-                    server,
-                    env,
-                    names,
-                    "npd",
-                    args,
-                    out,
-                    victim,
-                    label=f"apf-storm-{'with' if with_schema else 'without'}-flowschema",
-                )
-                key = "with_flowschema" if with_schema else "without_flowschema"
-                report[key] = {
-                    "victim_unloaded": victim.p99("unloaded", "loaded"),
-                    "victim_during_storm": victim.p99("storm", "after"),
-                    "storm_codes": result["codes"],
-                    "storm_p99_ms": result["p99_ms"],
-                }
-                u = report[key]["victim_unloaded"].get("p99_ms")
-                s = report[key]["victim_during_storm"].get("p99_ms")
-                report[key]["victim_p99_ratio"] = round(s / u, 2) if u and s else None
-                print(json.dumps({"apf": key, **report[key]}), flush=True)
-        finally:
-            victim.stop()
-    return report
 
 
 # --------------------------------------------------------------------------- summary
@@ -877,8 +759,6 @@ def main() -> None:
     parser.add_argument("--storm-window", type=float, default=80.0, help="seconds measured")
     parser.add_argument("--nodes-per-client", type=int, default=5)
     parser.add_argument("--seed", type=int, default=16)
-    parser.add_argument("--apf", action="store_true", help="also run the APF experiment")
-    parser.add_argument("--apf-nodes", type=int, default=500)
     parser.add_argument("--json", help="write all records and the summary here")
     parser.add_argument("--markdown", metavar="JSON", help="print tables for a saved run, exit")
     args = parser.parse_args()
@@ -916,15 +796,11 @@ def main() -> None:
                             phase_rollout_rest(server, env, names[:n], model, args, records)
                         if "storm" in scenarios:
                             phase_storm(server, env, names[:n], model, args, records)
-            if args.apf:
-                report["apf"] = apf_experiment(workdir, args.apf_nodes, args, records)
         except EnvtestError as exc:
             raise SystemExit(f"fleet: {exc}") from None
     report["records"] = records
     report["summary"] = summarise(records)
     print(json.dumps(report["summary"], indent=1))
-    if "apf" in report:
-        print(json.dumps(report["apf"], indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
 

@@ -9,8 +9,13 @@ the reporter (backoff with jitter), so the client's own urllib3 retries are swit
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote as url_quote
 
 from healthcheck.sdk.text import one_line
+
+if TYPE_CHECKING:  # the client package costs ~20 MiB: only who sends loads it (see KubeApi)
+    from kubernetes.client import Configuration
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 MAX_RESPONSE_BYTES = 4 << 20
@@ -20,7 +25,7 @@ USER_AGENT = "node-healthcheck-agent"
 class ApiError(Exception):
     """A failed call: ``status`` is the HTTP code (0 when the server was not reached)."""
 
-    def __init__(self, message: str, status: int = 0, retry_after: float | None = None):
+    def __init__(self, message: str, status: int = 0, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
@@ -29,7 +34,20 @@ class ApiError(Exception):
 MAX_RETRY_AFTER = 86400  # seconds: a Retry-After beyond a day is not advice to honour
 
 
-def retry_after_seconds(value) -> float | None:
+class Api(Protocol):
+    """The agent's four calls, as :class:`KubeApi` makes them (a rate limit or a dry run may
+    stand in). Each returns the server's JSON object or raises :class:`ApiError`."""
+
+    def get_node(self, name: str) -> dict[str, Any]: ...
+
+    def patch_node_status(self, name: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def create_event(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def retry_after_seconds(value: object) -> float | None:
     """A ``Retry-After`` header's delay in seconds, or ``None`` when absent or unusable.
 
     Only delay-seconds (1 to 6 ASCII digits, at most a day): ``float()`` would also take "٣",
@@ -45,23 +63,29 @@ def retry_after_seconds(value) -> float | None:
     return float(seconds) if seconds <= MAX_RETRY_AFTER else None
 
 
-def _retry_after(headers) -> float | None:
+def _retry_after(headers: Any) -> float | None:
     return retry_after_seconds(headers.get("Retry-After") if headers is not None else None)
 
 
-def load_client_config(kubeconfig: str | None):
+def load_client_config(kubeconfig: str | None) -> Configuration:
     """A client Configuration: ``kubeconfig`` when given, else the in-cluster service account.
 
     Raises ``ValueError`` with one line when neither can be loaded.
     """
-    from kubernetes import client, config
+    # Loaded only by who talks to a server (see KubeApi): not on the dry run or a check's path.
+    from kubernetes import config
+    from kubernetes.client import Configuration
 
-    configuration = client.Configuration()
+    configuration = Configuration()
     try:
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, client_configuration=configuration
+            )
         else:
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
     except config.ConfigException as exc:
         where = f"kubeconfig {kubeconfig}" if kubeconfig else "in-cluster config"
         hint = "" if kubeconfig else " (outside a pod, pass --kubeconfig)"
@@ -84,15 +108,22 @@ class KubeApi:
     wrappers around four fixed paths.
     """
 
-    def __init__(self, configuration, timeout: float = 10.0) -> None:
-        from kubernetes.client.api_client import ApiClient
+    def __init__(self, configuration: Configuration, timeout: float = 10.0) -> None:
+        from kubernetes.client.api_client import ApiClient  # imported only by who sends
 
         self._api = ApiClient(configuration)
         self._api.user_agent = USER_AGENT
         self._timeout = (min(5.0, timeout), timeout)
 
-    def _call(self, what: str, method: str, path: str, body=None, content_type=None) -> dict:
-        import urllib3
+    def _call(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        content_type: str | None = None,
+    ) -> dict[str, Any]:
+        import urllib3  # loaded with the client above; named here for its exception types
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}
@@ -123,7 +154,7 @@ class KubeApi:
             raise ApiError(f"{what}: response is not JSON") from None
         return decoded if isinstance(decoded, dict) else {}
 
-    def _refusal(self, what: str, response, data: bytes) -> ApiError:
+    def _refusal(self, what: str, response: Any, data: bytes) -> ApiError:
         """The error for a non-2xx reply (``data``: its bounded body); a subclass may keep
         more of the server's ``Status``."""
         reason = _status_message(data) or response.reason or "error"
@@ -133,36 +164,34 @@ class KubeApi:
             _retry_after(response.headers),
         )
 
-    def get_node(self, name: str) -> dict:
+    def get_node(self, name: str) -> dict[str, Any]:
         return self._call(f"GET node {name}", "GET", f"/api/v1/nodes/{quote(name)}")
 
-    def patch_node_status(self, name: str, body: dict) -> dict:
+    def patch_node_status(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         path = f"/api/v1/nodes/{quote(name)}/status"
         return self._call(f"PATCH node {name} status", "PATCH", path, body, STRATEGIC_MERGE)
 
-    def create_event(self, namespace: str, body: dict) -> dict:
+    def create_event(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         path = f"/api/v1/namespaces/{quote(namespace)}/events"
         return self._call("POST event", "POST", path, body, "application/json")
 
-    def patch_event(self, namespace: str, name: str, patch: dict) -> dict:
+    def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         path = f"/api/v1/namespaces/{quote(namespace)}/events/{quote(name)}"
         return self._call(f"PATCH event {name}", "PATCH", path, patch, STRATEGIC_MERGE)
 
 
 def quote(segment: str) -> str:
     """One path segment, percent-encoded (a node name never contains '/', but be sure)."""
-    from urllib.parse import quote as url_quote
-
     return url_quote(segment, safe="")
 
 
-def squeezed(text, limit: int = 200) -> str:
+def squeezed(text: object, limit: int = 200) -> str:
     """``text`` on one line with runs of blanks squeezed, at most ``limit`` bytes; only the
     first few KiB of a huge message are looked at."""
     return " ".join(one_line(text, 2 * limit).split())[:limit]
 
 
-def _status_message(body) -> str:
+def _status_message(body: bytes) -> str:
     if not body:
         return ""
     try:

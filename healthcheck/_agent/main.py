@@ -182,7 +182,9 @@ class Agent:
     def _handle(self, report: Report) -> None:
         spec, result = report.spec, report.result
         before = self.table.version
-        if spec.permanent:
+        if spec.permanent and self.reporter.hold_result(spec, result.status, result.message):
+            events = []  # waits for the node's start-up read (healthcheck._agent.spread)
+        elif spec.permanent:
             events = self.table.apply(spec, result.status, result.message)
         else:
             events = temporary_events(spec, result.status, result.message)
@@ -204,7 +206,9 @@ def traffic_controls(
     api: KubeApi | DryRunApi, node: str, settings: TrafficSettings, clock: Clock
 ) -> tuple[Any, Spread]:
     """``(api behind the client-side rate limit, the node's Spread)`` from the traffic settings."""
-    spread = Spread(node, settings.startup_spread, settings.change_spread)
+    spread = Spread(
+        node, settings.startup_spread, settings.change_spread, hold_read=settings.read_spread
+    )
     return limited(api, settings.qps, settings.burst, clock), spread
 
 

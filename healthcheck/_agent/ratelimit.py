@@ -12,8 +12,10 @@ meanwhile is sent once, not twice.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-from healthcheck._agent.kube import ApiError
+from healthcheck._agent.clock import Clock
+from healthcheck._agent.kube import Api, ApiError
 
 THROTTLED = 429
 
@@ -21,7 +23,7 @@ THROTTLED = 429
 class TokenBucket:
     """``burst`` tokens, refilled at ``qps`` a second, on the injected clock's monotonic time."""
 
-    def __init__(self, qps: float, burst: int, clock) -> None:
+    def __init__(self, qps: float, burst: int, clock: Clock) -> None:
         if qps <= 0 or burst < 1:
             raise ValueError("qps must be > 0 and burst >= 1")
         self.qps = float(qps)
@@ -50,7 +52,7 @@ class RateLimitedApi:
     which the reporter treats like the server's own 429. ``throttled`` counts them.
     """
 
-    def __init__(self, api, bucket: TokenBucket) -> None:
+    def __init__(self, api: Api, bucket: TokenBucket) -> None:
         self.api = api
         self.bucket = bucket
         self.throttled = 0
@@ -66,24 +68,24 @@ class RateLimitedApi:
                 wait,
             )
 
-    def get_node(self, name: str) -> dict:
+    def get_node(self, name: str) -> dict[str, Any]:
         self._gate(f"GET node {name}")
         return self.api.get_node(name)
 
-    def patch_node_status(self, name: str, body: dict) -> dict:
+    def patch_node_status(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         self._gate(f"PATCH node {name} status")
         return self.api.patch_node_status(name, body)
 
-    def create_event(self, namespace: str, body: dict) -> dict:
+    def create_event(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._gate("POST event")
         return self.api.create_event(namespace, body)
 
-    def patch_event(self, namespace: str, name: str, patch: dict) -> dict:
+    def patch_event(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         self._gate(f"PATCH event {name}")
         return self.api.patch_event(namespace, name, patch)
 
 
-def limited(api, qps: float, burst: int, clock):
+def limited(api: Api, qps: float, burst: int, clock: Clock) -> Api:
     """``api`` behind a token bucket, or ``api`` itself when ``qps`` is 0 (no limit)."""
     if qps <= 0:
         return api

@@ -1,7 +1,9 @@
 """Sends conditions and events to the API server, cheaply and without ever losing the latest state.
 
 - Fail-safe start: nothing is PATCHed before the node has been read once and its existing
-  status of our condition types adopted.
+  status of our condition types adopted. With ``Spread.hold_read`` that read waits for the
+  node's start-up slot, and so do the checks' results (:meth:`Reporter.hold_result`), unless
+  one is not OK or an Event is due (see :mod:`healthcheck._agent.spread`).
 - One strategic-merge PATCH of ``nodes/<name>/status`` carries all our known conditions. It is
   sent ``batch_window`` after the first change (changes meanwhile ride along), so within 1 s of
   any change; otherwise only every ``heartbeat`` seconds.
@@ -22,10 +24,17 @@ from __future__ import annotations
 import collections
 import random
 import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from healthcheck._agent.clock import rfc3339
-from healthcheck._agent.kube import ApiError
+from healthcheck._agent.clock import Clock, rfc3339
+from healthcheck._agent.conditions import ConditionTable, Event, NodeCondition
+from healthcheck._agent.events import EventAction, EventCorrelator
+from healthcheck._agent.kube import Api, ApiError
 from healthcheck._agent.loop import StepLoop
+from healthcheck._agent.spread import Spread, StartupHold, urgent
+from healthcheck._protocol import Status
 from healthcheck.sdk.text import LOG_LIMIT, one_line
 
 BATCH_WINDOW = 0.5
@@ -37,7 +46,7 @@ EVENT_QUEUE = 1000
 REFUSED = (400, 403, 404, 422)
 
 
-def patch_body(conditions, now: float) -> dict:
+def patch_body(conditions: Iterable[NodeCondition], now: float) -> dict[str, Any]:
     """NPD's ``{"status":{"conditions":[...]}}`` with a fresh heartbeat on every condition."""
     stamp = rfc3339(now)
     return {
@@ -64,11 +73,11 @@ class Reporter(StepLoop):
 
     def __init__(
         self,
-        api,
+        api: Api,
         node: str,
-        table,
-        correlator,
-        clock,
+        table: ConditionTable,
+        correlator: EventCorrelator,
+        clock: Clock,
         *,
         heartbeat: float = 300.0,
         namespace: str = "default",
@@ -76,9 +85,9 @@ class Reporter(StepLoop):
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
         max_events: int = EVENT_QUEUE,
-        rng=None,
-        log=None,
-        spread=None,
+        rng: random.Random | None = None,
+        log: Callable[[str], None] | None = None,
+        spread: Spread | None = None,
     ) -> None:
         self.api = api
         self.node = node
@@ -88,9 +97,11 @@ class Reporter(StepLoop):
         self.heartbeat = heartbeat
         self.namespace = namespace
         self.batch_window = batch_window
-        # healthcheck._agent.spread: hold the first PATCH after a restart, and each change batch
+        # healthcheck._agent.spread: hold the start-up read and first PATCH, and each change batch
         self.spread = spread
         self.hold_until = clock.monotonic() + spread.startup_offset if spread else 0.0
+        self._hold_read = bool(spread and spread.hold_read and self.hold_until > clock.monotonic())
+        self.held = StartupHold(self._hold_read)
         self._window = batch_window
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -98,7 +109,7 @@ class Reporter(StepLoop):
         self._log = log or (lambda message: None)
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
-        self._events: collections.deque = collections.deque()
+        self._events: collections.deque[EventAction] = collections.deque()
         self._max_events = max_events
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -128,7 +139,18 @@ class Reporter(StepLoop):
         self.dirty_since = now
         self._window = self.batch_window + (self.spread.change_delay() if self.spread else 0.0)
 
-    def record(self, events) -> None:
+    def hold_result(self, spec: object, status: Status, message: str) -> bool:
+        """Keep a permanent check's result until the node is read (``True``), or say ``False``
+        (apply it now) once the start-up read is done or was never held."""
+        if not self.held.hold(spec, status, message):
+            return False
+        self._wake.set()  # a problem ends the hold: let step() see it
+        return True
+
+    def _apply_held(self, spec: Any, status: Status, message: str) -> None:
+        self.record(self.table.apply(spec, status, message))
+
+    def record(self, events: Iterable[Event]) -> None:
         """Correlate and queue events; drop the oldest (and count it) when the queue is full."""
         with self._lock:
             for event in events:
@@ -171,11 +193,11 @@ class Reporter(StepLoop):
             with self._lock:
                 if self.dirty_since is None:
                     self._mark_dirty(now)
-                since = self.dirty_since
+                since = self.dirty_since if self.dirty_since is not None else now
             return self.failures > 0 or now - since >= self._window
         return self.last_sync is None or now - self.last_sync >= self.heartbeat
 
-    def _take_uid(self, node) -> None:
+    def _take_uid(self, node: object) -> None:
         """Events name the node by UID (``kubectl describe node`` finds them by it): follow a
         Node deleted and recreated under the same name, from any answer that carries it."""
         metadata = node.get("metadata") if isinstance(node, dict) else None
@@ -187,12 +209,15 @@ class Reporter(StepLoop):
     def _adopt(self) -> None:
         node = self.api.get_node(self.node)
         self._take_uid(node)
-        status = node.get("status") if isinstance(node.get("status"), dict) else {}
+        status = node.get("status")
+        if not isinstance(status, dict):
+            status = {}
         adopted = self.table.adopt(status.get("conditions"), log=self._log)
         if adopted:
             self._log(f"adopted the node's existing {', '.join(adopted)}")
         else:
             self.hold_until = 0.0  # a first start: the node carries none of ours, say it now
+        self.held.release(self._apply_held)  # the results that waited, as if read first
         self.adopted = True
 
     def _send_conditions(self, now: float) -> None:
@@ -212,7 +237,7 @@ class Reporter(StepLoop):
                     return
                 action = self._events[0]
             try:
-                if action.verb == "patch":
+                if action.verb == "patch" and action.patch is not None:
                     try:
                         self.api.patch_event(self.namespace, action.name, action.patch)
                     except ApiError as exc:
@@ -244,6 +269,8 @@ class Reporter(StepLoop):
         """
         with self._sync_lock:
             now = self.clock.monotonic()
+            if not self.adopted and self._hold_read and not force and now < self.hold_until:
+                return True  # the start-up read waits for the node's slot (step() ends it early)
             try:
                 if not self.adopted:
                     self._adopt()
@@ -253,6 +280,7 @@ class Reporter(StepLoop):
                     self._send_events()
             except ApiError as exc:
                 self._backoff(exc, give_up_after)
+                self._unhold()
                 return False
             except Exception as exc:
                 # A reply nobody foresaw (JSON nested past the recursion limit, a node whose
@@ -261,10 +289,17 @@ class Reporter(StepLoop):
                 # nothing.
                 error = ApiError(f"unexpected reply: {type(exc).__name__}: {one_line(exc, 200)}")
                 self._backoff(error, give_up_after)
+                self._unhold()
                 return False
             self.failures = 0
             self.retry_at = 0.0
             return True
+
+    def _unhold(self) -> None:
+        """The node could not be read: results stop waiting for it (the table and the metrics
+        show them, as when the server is away at a start without spread)."""
+        if not self.adopted:
+            self.held.release(self._apply_held)
 
     def _events_wait_for_change(self, now: float) -> bool:
         """With a change spread, Events ride with the held PATCH of the change that raised them."""
@@ -275,13 +310,12 @@ class Reporter(StepLoop):
 
     def step(self) -> float:
         """Do what is due; return the seconds until something will next be due."""
-        from healthcheck._agent.spread import urgent
-
         now = self.clock.monotonic()
         if now < self.retry_at:
             return self.retry_at - now
-        if now < self.hold_until and self.adopted:
-            if not self.pending_events() and not urgent(self.table.snapshot()[1]):
+        if now < self.hold_until and (self.adopted or self._hold_read):
+            quiet = not self.pending_events() and not self.held.urgent()
+            if quiet and not urgent(self.table.snapshot()[1]):
                 return self.hold_until - now
             self.hold_until = 0.0  # something to say now: the hold is over
             with self._lock:
@@ -307,8 +341,10 @@ class Reporter(StepLoop):
         """Nothing pending: our conditions as sent (so the node was read), no event queued."""
         version, conditions = self.table.snapshot()
         return (
-            not conditions or (self.adopted and version == self.sent_version)
-        ) and not self.pending_events()
+            (not conditions or (self.adopted and version == self.sent_version))
+            and not self.pending_events()
+            and not len(self.held)
+        )
 
     def pending(self) -> str:
         """What is not yet sent, in words (for the log)."""
@@ -319,6 +355,9 @@ class Reporter(StepLoop):
         events = self.pending_events()
         if events:
             parts.append(f"{events} event{'s' if events != 1 else ''}")
+        held = len(self.held)
+        if held:
+            parts.append(f"{held} result{'s' if held != 1 else ''} held for the start-up read")
         return " and ".join(parts) or "nothing"
 
     def _wait_for_retry(self, deadline: float) -> bool:
@@ -326,8 +365,6 @@ class Reporter(StepLoop):
 
         ``deadline`` is on the real monotonic clock; the retry time on the reporter's clock.
         """
-        import time
-
         wait = self.retry_at - self.clock.monotonic()
         if wait <= 0:
             return True
@@ -337,8 +374,6 @@ class Reporter(StepLoop):
         return True
 
     def _clock_deadline(self, deadline: float) -> float:
-        import time
-
         return self.clock.monotonic() + (deadline - time.monotonic())
 
     def flush(self, deadline: float) -> bool:
@@ -365,8 +400,6 @@ class Reporter(StepLoop):
         retry time announced by the last failure and is not made when that falls after
         ``deadline``; a failure is logged as "giving up", never as a retry.
         """
-        import time
-
         if self._thread is not None:
             self._thread.join(max(0.0, deadline - time.monotonic()))
             if self._thread.is_alive():

@@ -4,8 +4,9 @@
 
     apiQPS: 5            # client-side token bucket: sustained API calls per second; 0 = no limit
     apiBurst: 10         # calls allowed at once before the QPS applies (>= 1)
-    startupSpread: 5m    # hold a restarted agent's first PATCH up to this long (0s: send at once)
+    startupSpread: 5m    # hold the start-up read and first PATCH up to this long (0s: at once)
     changeSpread: 0s     # hold each change up to this long extra (0s: within the 0.5 s batch)
+    startupReadSpread: false  # hold the start-up read of the node within startupSpread too
 
 Errors are ``ValueError`` with one line naming the key; :mod:`healthcheck._agent.config` turns
 them into its ``ConfigError``.
@@ -14,10 +15,11 @@ them into its ``ConfigError``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from healthcheck.sdk.duration import parse_duration
 
-KEYS = ("apiQPS", "apiBurst", "startupSpread", "changeSpread")
+KEYS = ("apiQPS", "apiBurst", "startupSpread", "changeSpread", "startupReadSpread")
 DEFAULT_QPS = 5.0  # client-go's defaults: a guard against a runaway loop, not pacing
 DEFAULT_BURST = 10
 DEFAULT_STARTUP_SPREAD = 300.0
@@ -30,7 +32,7 @@ MAX_SPREAD = 3600.0
 class TrafficSettings:
     """Validated traffic settings; see the module docstring for their meaning."""
 
-    __slots__ = ("burst", "change_spread", "qps", "startup_spread")
+    __slots__ = ("burst", "change_spread", "qps", "read_spread", "startup_spread")
 
     def __init__(
         self,
@@ -38,20 +40,23 @@ class TrafficSettings:
         burst: int = DEFAULT_BURST,
         startup_spread: float = DEFAULT_STARTUP_SPREAD,
         change_spread: float = DEFAULT_CHANGE_SPREAD,
+        read_spread: bool = False,
     ) -> None:
         self.qps = qps
         self.burst = burst
         self.startup_spread = startup_spread
         self.change_spread = change_spread
+        self.read_spread = read_spread
 
     def __repr__(self) -> str:
         return (
             f"TrafficSettings(qps={self.qps}, burst={self.burst}, "
-            f"startup_spread={self.startup_spread}, change_spread={self.change_spread})"
+            f"startup_spread={self.startup_spread}, change_spread={self.change_spread}, "
+            f"read_spread={self.read_spread})"
         )
 
 
-def _spread(value, key: str) -> float:
+def _spread(value: object, key: str) -> float:
     if not isinstance(value, str):
         raise ValueError(f'{key}: expected a duration string such as "5m", got {value!r}')
     try:
@@ -63,7 +68,7 @@ def _spread(value, key: str) -> float:
     return seconds
 
 
-def parse_traffic(data: dict) -> TrafficSettings:
+def parse_traffic(data: dict[str, Any]) -> TrafficSettings:
     """The traffic settings from the agent's top-level config mapping (absent keys: defaults)."""
     settings = TrafficSettings()
     if "apiQPS" in data:
@@ -84,4 +89,9 @@ def parse_traffic(data: dict) -> TrafficSettings:
         settings.startup_spread = _spread(data["startupSpread"], "startupSpread")
     if "changeSpread" in data:
         settings.change_spread = _spread(data["changeSpread"], "changeSpread")
+    if "startupReadSpread" in data:
+        read = data["startupReadSpread"]
+        if not isinstance(read, bool):
+            raise ValueError(f"startupReadSpread: expected true or false, got {read!r}")
+        settings.read_spread = read
     return settings

@@ -75,6 +75,7 @@ def test_at_rest_no_node_writes_more_than_once_per_heartbeat(
     fleet_module, shipped_rbac, nodes, model
 ):
     rec = fleet_module.Recorder()
+    began = time.monotonic()
     fleet = start(fleet_module, shipped_rbac, nodes, model, rec)
     try:
         fleet.set_speed(20.0)
@@ -98,13 +99,18 @@ def test_at_rest_no_node_writes_more_than_once_per_heartbeat(
         (b - a) * 20.0 for times in by_node.values() for a, b in itertools.pairwise(times)
     ]
     assert min(speed_gaps) >= HEARTBEAT * 0.9, sorted(speed_gaps)[:3]
+    # the agents start within 2 s; then 2.5 s of real time is at least 40 simulated seconds
+    early_reads = sum(1 for c in calls if c[1] == "GET nodes" and c[0] < began + 4.5)
     if model == "npd":
-        # NPD: every agent PATCHes its initial status right at start, so the first writes of a
-        # rollout land within the start-up window
+        # NPD: every agent reads its node and PATCHes its initial status right at start, so
+        # the first calls of a rollout land within the start-up window
         assert all(patches[n] == 3 for n in nodes), patches
+        assert early_reads == N
     else:
-        # ours: the first PATCH waits for the node's offset within startupSpread (5m)
+        # ours: the read and the first PATCH wait for the node's offset within startupSpread
+        # (5m), so only the few nodes whose offset falls in those first seconds read early
         assert sum(patches.values()) < 3 * N
+        assert early_reads < N // 2, early_reads
     assert simulated > 0
 
 
