@@ -19,6 +19,10 @@ from healthcheck._markers import IMPL_ATTRIBUTE
 from healthcheck._protocol import describe_error
 from healthcheck.sdk.text import short_repr
 
+TYPE_CHECKING = False  # typing is not imported on the one-shot path; mypy reads this block
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 HOOK_NAME = "healthcheck_checkers"
 
 # What a plugin may raise at import or in its hook without taking the host down: any
@@ -94,7 +98,9 @@ def _precedence(ep: EntryPoint, checker_name: str) -> tuple:
     return (ep.name != checker_name, not ep.builtin, ep.distribution, ep.name)
 
 
-def _register_plugins(paths, extra_plugins):
+def _register_plugins(
+    paths: list[str] | None, extra_plugins: Iterable[tuple[EntryPoint, object]]
+) -> tuple:
     """Every plugin of the entry-point group, imported and registered in a pluggy
     PluginManager: ``(manager, {plugin name: EntryPoint}, [BrokenPlugin])``."""
     # pluggy only for the commands that load every plugin: `check` never imports it.

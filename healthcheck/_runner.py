@@ -153,7 +153,12 @@ def run_check(
     run = start_check(checker, options, timeout, verbose, repair)
     if run.finished.wait(timeout) and run.result is not None:
         return Outcome(run.result, time.monotonic() - run.started, False, run)
-    result = Result.unknown(
-        f"{checker.name} check did not finish within {format_duration(timeout)}"
-    )
+    result = overrun_result(checker.name, timeout)
     return Outcome(result, time.monotonic() - run.started, True, run)
+
+
+def overrun_result(name: str, timeout: float, note: str = "") -> Result:
+    """UNKNOWN for a check still running at its deadline (the one wording every front door
+    uses); ``note`` adds what happens to the stuck call, e.g. the agent's "not restarted"."""
+    message = f"{name} check did not finish within {format_duration(timeout)}"
+    return Result.unknown(f"{message}; {note}" if note else message)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from healthcheck import _host as host
+from healthcheck._deadline import Deadline
 from healthcheck._protocol import Status, clamp_message, describe_error, worst
 from healthcheck._runner import guarded, run_check
 from healthcheck._table import render_table, use_colour
@@ -50,9 +50,9 @@ def _applies_all(checkers, timeout: float = APPLIES_TIMEOUT) -> dict[str, tuple[
         thread = threading.Thread(target=ask, name=f"applies-{checker.name}", daemon=True)
         thread.start()
         threads.append((checker, thread))
-    deadline = time.monotonic() + timeout
+    deadline = Deadline(timeout)
     for _, thread in threads:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        thread.join(deadline.remaining())
     answered = dict(answers)  # one snapshot: a late answer must not change the table below
     verdicts = {}
     for checker, _ in threads:

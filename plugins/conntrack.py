@@ -11,6 +11,7 @@ import os
 
 from healthcheck import Checker, Condition, Option, Result, hookimpl
 from healthcheck.sdk import proc
+from healthcheck.sdk.state import DEFAULT_STATE_DIR, locked_state
 from healthcheck.sdk.text import LOG_LIMIT, one_line
 
 DROP_COUNTERS = ("drop", "insert_failed", "early_drop")
@@ -44,8 +45,6 @@ def _read_stats(proc_root: str) -> dict[str, int]:
 
 def _drops_since_last_run(options) -> tuple[dict[str, int], bool]:
     """Growth of each drop counter since the state file's record; ``(growth, first_run)``."""
-    from healthcheck.sdk.state import locked_state  # json: only --check-drops keeps a record
-
     stats = _read_stats(options.proc_root)
     current = {name: stats.get(name, 0) for name in DROP_COUNTERS}
     key = os.path.realpath(options.proc_root)
@@ -127,7 +126,7 @@ CHECKER = Checker(
         ),
         Option(
             "state_dir",
-            default="/var/lib/node-healthcheck",
+            default=DEFAULT_STATE_DIR,
             help="where --check-drops keeps the counters of the previous run",
         ),
     ],

@@ -24,8 +24,7 @@ from healthcheck._agent.config import CheckSpec
 from healthcheck._agent.programs import run_check_program
 from healthcheck._deadline import Deadline, waitable
 from healthcheck._protocol import Result
-from healthcheck._runner import start_check
-from healthcheck.sdk.duration import format_duration
+from healthcheck._runner import overrun_result, start_check
 
 JITTER = 0.1
 
@@ -70,11 +69,8 @@ def execute(spec: CheckSpec, on_report: OnReport | None = None) -> Report:
         if on_report is not None:
             on_report(report)
         return report
-    message = (
-        f"{spec.name} check did not finish within {format_duration(spec.timeout)}; "
-        "not restarted until it returns"
-    )
-    report = Report(spec, Result.unknown(message), time.monotonic() - run.started, True)
+    result = overrun_result(spec.name, spec.timeout, "not restarted until it returns")
+    report = Report(spec, result, time.monotonic() - run.started, True)
     if on_report is not None:
         on_report(report)
     run.finished.wait()  # the stuck call holds this check until it returns

@@ -34,6 +34,7 @@ import time
 
 from healthcheck._declaration import Option
 from healthcheck.sdk.duration import format_duration
+from healthcheck.sdk.state import DEFAULT_STATE_DIR
 from healthcheck.sdk.text import LOG_LIMIT, one_line
 
 TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs a one-shot check ~2 ms
@@ -43,11 +44,10 @@ if TYPE_CHECKING:
 
     from healthcheck._declaration import CheckContext
 
-__all__ = ["REPAIR_OPTIONS", "Repair", "state_path"]
+__all__ = ["DEFAULT_COOLDOWN", "REPAIR_OPTIONS", "Repair", "state_path"]
 
-# healthcheck.sdk.state.DEFAULT_STATE_DIR, not imported from there: that module pulls in json and
-# contextlib (~2 ms), which a healthy one-shot check never needs.
-_DEFAULT_STATE_DIR = "/var/lib/node-healthcheck"
+# The shared policy's default: repair only a service up longer than this, at most once per it.
+DEFAULT_COOLDOWN = 120.0
 
 REPAIR_OPTIONS = (
     Option(
@@ -59,7 +59,7 @@ REPAIR_OPTIONS = (
     Option(
         "cooldown_time",
         type="duration",
-        default=120.0,
+        default=DEFAULT_COOLDOWN,
         minimum=0,
         help="repair only a service up longer than this, and at most once per this period",
     ),
@@ -71,7 +71,7 @@ REPAIR_OPTIONS = (
     ),
     Option(
         "state_dir",
-        default=_DEFAULT_STATE_DIR,
+        default=DEFAULT_STATE_DIR,
         help="where the time of the last repair is kept",
     ),
 )
@@ -235,7 +235,7 @@ def _within_cooldown(
 def _decide(ctx: CheckContext, repair: Repair) -> tuple[bool, str]:
     """Whether the policy allows a repair now, and why (one line)."""
     opts = ctx.options
-    cooldown = float(getattr(opts, "cooldown_time", 120.0))
+    cooldown = float(getattr(opts, "cooldown_time", DEFAULT_COOLDOWN))
     try:
         uptime = float(_call(repair.uptime, ctx))
     except (_PluginFailed, TypeError, ValueError, OverflowError) as exc:
@@ -301,8 +301,8 @@ def _claim_in_memory(checker: str, ctx: CheckContext, target: str) -> str | None
     from healthcheck.sdk.state import read_state  # json: only a dry run with a PROBLEM needs it
 
     opts = ctx.options
-    cooldown = float(getattr(opts, "cooldown_time", 120.0))
-    path = state_path(getattr(opts, "state_dir", _DEFAULT_STATE_DIR), checker)
+    cooldown = float(getattr(opts, "cooldown_time", DEFAULT_COOLDOWN))
+    path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
     try:
         on_disk = read_state(path)
     except (OSError, ValueError):
@@ -329,8 +329,8 @@ def _run_claimed(checker: str, ctx: CheckContext, repair: Repair, what: str, why
     from healthcheck.sdk.state import StateError  # json: only a repair that is due needs it
 
     opts = ctx.options
-    cooldown = float(getattr(opts, "cooldown_time", 120.0))
-    path = state_path(getattr(opts, "state_dir", _DEFAULT_STATE_DIR), checker)
+    cooldown = float(getattr(opts, "cooldown_time", DEFAULT_COOLDOWN))
+    path = state_path(getattr(opts, "state_dir", DEFAULT_STATE_DIR), checker)
     try:
         since = _claim(path, _text(repair.target, ctx), cooldown)
     except (StateError, OSError, ValueError) as exc:

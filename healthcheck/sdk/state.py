@@ -17,7 +17,6 @@ the SDK.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 
@@ -80,6 +79,8 @@ def read_state(path: str) -> dict[str, Any]:
         raise _describe(path, "read", exc) from None
     if len(data) > MAX_STATE_BYTES:
         return {}
+    import json  # here: importing this module (for DEFAULT_STATE_DIR) must not cost json
+
     try:
         value = json.loads(data)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can follow
@@ -91,6 +92,8 @@ def write_state(path: str, state: dict[str, Any]) -> None:
     """Replace ``path`` with ``state`` atomically (write, fsync, rename, fsync the directory)."""
     if _read_only:
         return
+    import json  # here: importing this module (for DEFAULT_STATE_DIR) must not cost json
+
     directory = os.path.dirname(path) or "."
     try:
         payload = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
@@ -145,10 +148,16 @@ def _locked_state(path: str, wait: float) -> Iterator[dict[str, Any]]:
                         f"cannot lock state file {where}: another run holds it"
                     ) from None
                 time.sleep(0.02)
-        state = read_state(path)
-        before = json.dumps(state, sort_keys=True)
+        state = read_state(path)  # has imported json
+        before = _json_text(state)
         yield state
-        if json.dumps(state, sort_keys=True) != before:
+        if _json_text(state) != before:
             write_state(path, state)
     finally:
         os.close(lock_fd)  # closing the descriptor releases the flock
+
+
+def _json_text(state: dict[str, Any]) -> str:
+    import json  # loaded by read_state already; a dict lookup here
+
+    return json.dumps(state, sort_keys=True)
