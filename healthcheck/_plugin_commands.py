@@ -64,6 +64,11 @@ def _usable_name(command: object) -> str | None:
     return name if isinstance(name, str) and NAME.match(name) else None
 
 
+def _rank(ep) -> tuple[bool, str, str]:
+    """Who keeps a contested command name: built-ins first, then by distribution and name."""
+    return (not ep.builtin, ep.distribution, ep.name)
+
+
 def discover_commands(reserved=(), paths=None, extra_plugins=()) -> CommandCatalog:
     """Every plugin's commands. One that is malformed, takes a name in ``reserved`` (the
     built-ins) or one an earlier plugin holds (built-ins first, then by distribution) is recorded
@@ -71,7 +76,13 @@ def discover_commands(reserved=(), paths=None, extra_plugins=()) -> CommandCatal
     ``healthcheck list``'s to report, not recorded here."""
     pm, by_plugin_name, _ = _register_plugins(paths, extra_plugins)
     catalog = CommandCatalog()
-    for impl in pm.hook.healthcheck_commands.get_hookimpls():  # built-ins registered first
+    # Our order, not pluggy's call order: pluggy moves tryfirst/trylast implementations, and a
+    # plugin must not take a built-in's command by marking its hook trylast.
+    impls = sorted(
+        pm.hook.healthcheck_commands.get_hookimpls(),
+        key=lambda i: _rank(by_plugin_name[i.plugin_name]),
+    )
+    for impl in impls:
         ep = by_plugin_name[impl.plugin_name]
 
         def broken(why: str, name: str | None = None, ep=ep) -> None:
@@ -108,11 +119,14 @@ def run_command(prog: str, loaded: LoadedCommand, argv: list[str]) -> int:
     """Run a plugin's command; anything but an exit code, a usage error, Ctrl-C or a closed
     stdout (the console wrapper's to report) becomes one line on stderr and exit code 2."""
     name = loaded.command.name
+    code: object
     try:
         code = loaded.command.run(argv)
-    except (UsageError, BrokenPipeError):
+    except (UsageError, BrokenPipeError, KeyboardInterrupt):
         raise
-    except Exception as exc:
+    except SystemExit as exc:  # sys.exit(n), argparse's --help: an exit code like a return
+        code = 0 if exc.code is None else exc.code
+    except BaseException as exc:  # a plugin's bug, whatever it raised: one line, no traceback
         _say(f"{prog} {name}: command failed ({loaded.distribution}): {describe_error(exc)}")
         return FAILED
     if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 255:

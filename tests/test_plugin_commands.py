@@ -26,12 +26,23 @@ COMMANDS = """
     def refuse(argv):
         raise UsageError("healthcheck refuse: no")
 
+    class Escape(BaseException):
+        pass
+
+    def escape(argv):
+        raise Escape("not an Exception")
+
+    def leave(argv):
+        sys.exit(int(argv[0]) if argv else None)
+
     @hookimpl
     def healthcheck_commands():
         return [
             Command("hello", "say hello", hello),
             Command("boom", "always fails", boom),
             Command("refuse", "always refuses", refuse),
+            Command("escape", "raises a BaseException", escape),
+            Command("leave", "calls sys.exit", leave),
             Command("silent", "returns no exit code", lambda argv: None),
             Command("check", "tries to take the built-in check", lambda argv: 0),
             Command("no-run", "has nothing to run", None),
@@ -73,6 +84,22 @@ def site(tmp_path):
             """
         },
     )
+    _fake_dist(
+        site,
+        "last_word",
+        {"last-word": "last_word"},
+        {
+            "last_word": """
+            from healthcheck import hookimpl
+            from healthcheck.sdk.console import Command
+
+            # trylast makes pluggy list this implementation first: it must still not win.
+            @hookimpl(trylast=True)
+            def healthcheck_commands():
+                return [Command("host-event-log", "a shadow", lambda argv: 0)]
+            """
+        },
+    )
     return {"PYTHONPATH": str(site)}
 
 
@@ -92,6 +119,10 @@ def test_a_plugin_command_runs_with_its_arguments_and_exit_code(run_cli, site):
             "healthcheck boom: command failed (hello-commands): RuntimeError: kaboom second line",
         ),
         ("refuse", "healthcheck refuse: no"),
+        (
+            "escape",
+            "healthcheck escape: command failed (hello-commands): Escape: not an Exception",
+        ),
         ("silent", "healthcheck silent: command returned None, not an exit code"),
         (
             "no-run",
@@ -103,6 +134,19 @@ def test_a_plugin_command_runs_with_its_arguments_and_exit_code(run_cli, site):
 def test_a_failing_plugin_command_is_one_line_and_exit_2(run_cli, site, command, line):
     proc = run_cli(command, env=site)
     assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", line + "\n")
+
+
+def test_a_command_may_exit_through_sys_exit(run_cli, site):
+    assert run_cli("leave", "4", env=site).returncode == 4
+    assert run_cli("leave", env=site).returncode == 0
+
+
+def test_trylast_does_not_let_a_plugin_take_a_built_in_plugins_command(run_cli, site):
+    helped = run_cli("--help", env=site).stdout
+    assert "  host-event-log append cloud maintenance events to host_event.log\n" in helped
+    assert "command 'host-event-log' is already provided by node-healthcheck" in helped
+    proc = run_cli("host-event-log", "--help", env=site)
+    assert proc.returncode == 0 and "host_event.log" in proc.stdout, proc.stdout
 
 
 def test_a_plugin_cannot_shadow_a_built_in_command(run_cli, site):

@@ -215,3 +215,61 @@ def test_the_shipped_example_is_valid(run_cli):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("OK (2 checks)")
+
+
+def _bare_repair_checker(repaired: list[str]):
+    """A checker with a repair but without REPAIR_OPTIONS (no enable_repair option): the
+    policy reads the flag with a default, so such a checker is valid."""
+    from healthcheck import Checker, Condition, Option, Result
+    from healthcheck.sdk.repair import Repair
+
+    return Checker(
+        "bare-repair",
+        description="always unhealthy; its repair is recorded",
+        check=lambda ctx: Result.problem("broken"),
+        condition=Condition("BareBroken", "BareIsBroken", "BareIsFine", "fine"),
+        options=[Option("state_dir", default="")],
+        repair=Repair(
+            lambda ctx: repaired.append(ctx.options.state_dir),
+            uptime=lambda ctx: 1e6,
+            target=lambda ctx: "bare.service",
+            describe=lambda ctx: "restart bare.service",
+        ),
+    )
+
+
+def test_a_repair_rule_for_a_checker_without_repair_options(tmp_path):
+    from healthcheck._agent.remediation.wiring import _repair_of
+    from healthcheck._agent.scheduler import execute
+
+    repaired: list[str] = []
+    checker = _bare_repair_checker(repaired)
+    catalog = {"bare-repair": checker}
+
+    def spec_for(state_dir, rules):
+        data = {"checks": [{"checker": "bare-repair", "options": {"state_dir": str(state_dir)}}]}
+        if rules:
+            data["remediation"] = {
+                "rules": [{"when": {"condition": "BareBroken"}, "actions": ["repair"]}]
+            }
+        return parse_config(data, catalog).checks[0]
+
+    # Without a rule the check repairs inline, through the shared policy.
+    inline = tmp_path / "inline"
+    inline.mkdir()
+    execute(spec_for(inline, rules=False))
+    assert repaired == [str(inline)]
+
+    # With one, the config is accepted and the check runs without its inline repair ...
+    held = tmp_path / "held"
+    held.mkdir()
+    spec = spec_for(held, rules=True)
+    assert spec.repair_inline is False
+    assert not hasattr(spec.options, "enable_repair")
+    execute(spec)
+    assert repaired == [str(inline)]
+    # ... and the remediation controller's repair runs it, once, behind the budget.
+    run, describe = _repair_of(spec, checker, checker.repair)
+    assert describe() == "restart bare.service"
+    run()
+    assert repaired == [str(inline), str(held)]

@@ -72,6 +72,7 @@ class CheckSpec:
         "options",
         "permanent",
         "reason",
+        "repair_inline",
         "timeout",
     )
     argv: list[str] | None
@@ -85,11 +86,15 @@ class CheckSpec:
     options: Options | None
     permanent: bool
     reason: str
+    # False when a remediation rule owns this check's repair: the scheduler then runs the check
+    # without it, so the repair happens only behind the fleet budget.
+    repair_inline: bool
     timeout: float
 
     def __init__(self, **fields: Any) -> None:
         for slot in self.__slots__:
             setattr(self, slot, fields.get(slot))
+        self.repair_inline = fields.get("repair_inline", True)
 
     def __repr__(self) -> str:
         return f"CheckSpec({self.name!r})"

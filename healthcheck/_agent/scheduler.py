@@ -63,7 +63,7 @@ def execute(spec: CheckSpec, on_report: OnReport | None = None) -> Report:
         return report
     assert spec.checker is not None  # a spec is either a program or a checker
     timeout = waitable(spec.timeout)  # the config refuses more; a spec built in code may not
-    run = start_check(spec.checker, spec.options, timeout)
+    run = start_check(spec.checker, spec.options, timeout, repair=spec.repair_inline)
     if run.finished.wait(timeout) and run.result is not None:
         report = Report(spec, run.result, time.monotonic() - run.started, False)
         if on_report is not None:

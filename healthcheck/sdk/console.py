@@ -131,7 +131,9 @@ def console_main(
     except BrokenPipeError:
         stdout_gone()
         return 0
-    except Exception as exc:  # a bug of ours or a plugin's: one line, never a traceback
+    except SystemExit:
+        raise  # an exit the body chose (argparse's --help): its code stands
+    except BaseException as exc:  # a bug of ours or a plugin's: one line, never a traceback
         print(f"{prog}: internal error: {describe_error(exc)}", file=sys.stderr)
         return USAGE_EXIT
     try:

@@ -272,8 +272,14 @@ def parse_remediation(raw: Any, checks: Iterable[CheckSpec]) -> RemediationConfi
             seen[(what, value)] = i
     for rule in rules:
         if "repair" in rule.actions:
-            options: Any = owned[rule.condition].options  # parsed options: dynamic attributes
-            options.enable_repair = False  # only behind the budget
+            # Only behind the budget: the scheduler runs this check without its inline repair.
+            spec = owned[rule.condition]
+            spec.repair_inline = False
+            options: Any = spec.options
+            if options is not None and hasattr(type(options), "enable_repair"):
+                # A checker that declares the flag also reports it (the component checks'
+                # "repair flag : false"); one without it is held by repair_inline alone.
+                options.enable_repair = False
     drain_raw = _mapping(raw.get("drain", {}), "remediation.drain", DRAIN_KEYS)
     drain = DrainOptions(
         timeout=_seconds(

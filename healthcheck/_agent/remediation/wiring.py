@@ -48,8 +48,10 @@ def _repair_of(
     """``(run, describe)`` of one check's repair, each with a fresh context and deadline."""
 
     def context() -> CheckContext:
-        options: Any = Options(**(spec.options.as_dict() if spec.options is not None else {}))
-        options.enable_repair = True  # switched off inline by the config: here it runs
+        values = spec.options.as_dict() if spec.options is not None else {}
+        # Switched off inline by the config: here it runs. A fresh Options holds exactly the
+        # names given, so the flag is one of them even for a checker that does not declare it.
+        options = Options(**{**values, "enable_repair": True})
         return CheckContext(checker.name, options, time.monotonic() + spec.timeout)
 
     def run() -> str | None:
