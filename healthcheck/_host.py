@@ -93,9 +93,15 @@ def _checkers_from(result, plugin: str) -> list[Checker]:
     return list(result)
 
 
+def plugin_rank(ep: EntryPoint) -> tuple[bool, str, str]:
+    """The one order of plugins wherever two compete (a checker or a command name, the order
+    they are registered in): built-ins first, then by distribution and entry-point name."""
+    return (not ep.builtin, ep.distribution, ep.name)
+
+
 def _precedence(ep: EntryPoint, checker_name: str) -> tuple:
     # Who keeps a contested name: the entry point named after it, then the built-in, then by name.
-    return (ep.name != checker_name, not ep.builtin, ep.distribution, ep.name)
+    return (ep.name != checker_name, *plugin_rank(ep))
 
 
 def _register_plugins(
@@ -113,7 +119,7 @@ def _register_plugins(
     broken: list[BrokenPlugin] = []
     by_plugin_name: dict[str, EntryPoint] = {}
     loaded: list[tuple[EntryPoint, object]] = []
-    for ep in sorted(read_index(paths), key=lambda e: (not e.builtin, e.distribution, e.name)):
+    for ep in sorted(read_index(paths), key=plugin_rank):
         try:
             loaded.append((ep, ep.load()))
         except KeyboardInterrupt:
@@ -189,7 +195,7 @@ def find(name: str, paths=None) -> LoadedChecker:
     """
     named = sorted(
         (ep for ep in read_index(paths) if ep.name == name),
-        key=lambda e: (not e.builtin, e.distribution),
+        key=plugin_rank,
     )
     if named:
         ep = named[0]

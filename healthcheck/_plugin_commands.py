@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import sys
 
-from healthcheck._host import _PLUGIN_FAULTS, BrokenPlugin, _register_plugins
+from healthcheck._host import _PLUGIN_FAULTS, BrokenPlugin, _register_plugins, plugin_rank
 from healthcheck._protocol import Status, describe_error
 from healthcheck.sdk.console import Command, UsageError
 from healthcheck.sdk.text import CONDITION_LIMIT, one_line, short_repr
@@ -64,11 +64,6 @@ def _usable_name(command: object) -> str | None:
     return name if isinstance(name, str) and NAME.match(name) else None
 
 
-def _rank(ep) -> tuple[bool, str, str]:
-    """Who keeps a contested command name: built-ins first, then by distribution and name."""
-    return (not ep.builtin, ep.distribution, ep.name)
-
-
 def discover_commands(reserved=(), paths=None, extra_plugins=()) -> CommandCatalog:
     """Every plugin's commands. One that is malformed, takes a name in ``reserved`` (the
     built-ins) or one an earlier plugin holds (built-ins first, then by distribution) is recorded
@@ -80,7 +75,7 @@ def discover_commands(reserved=(), paths=None, extra_plugins=()) -> CommandCatal
     # plugin must not take a built-in's command by marking its hook trylast.
     impls = sorted(
         pm.hook.healthcheck_commands.get_hookimpls(),
-        key=lambda i: _rank(by_plugin_name[i.plugin_name]),
+        key=lambda i: plugin_rank(by_plugin_name[i.plugin_name]),
     )
     for impl in impls:
         ep = by_plugin_name[impl.plugin_name]
