@@ -84,3 +84,21 @@ def start(
         raise RuntimeError(f"containerd did not start: {(directory / 'log').read_text()[-300:]}")
     time.sleep(0.5)  # the CRI plugin registers just after the socket appears
     return proc, socket_path
+
+
+def serve_for_tests(directory: Path):
+    """A pytest fixture's body: yields a running containerd's CRI socket under ``directory``
+    and stops it afterwards; skips the test where containerd cannot run here."""
+    import pytest
+
+    why = why_not_available()
+    if why:
+        pytest.skip(why)
+    try:
+        proc, socket_path = start(directory)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield socket_path
+    finally:
+        stop(proc)

@@ -12,15 +12,14 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import shutil
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 import yaml
 from component.conftest import Systemctl
+from plugin_install import pip_install_example
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "healthcheck-kubelet-example"
@@ -32,27 +31,7 @@ RESTART = ["restart", "--", "kubelet"]
 def site(tmp_path_factory):
     """The example pip-installed (as a user installs a plugin) into its own directory, built
     from a copy so that the build leaves nothing in the repository."""
-    target = tmp_path_factory.mktemp("site")
-    source = tmp_path_factory.mktemp("build") / "example"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return str(target)
+    return pip_install_example(EXAMPLE.name, tmp_path_factory.mktemp("example"))
 
 
 class _Healthz(http.server.BaseHTTPRequestHandler):

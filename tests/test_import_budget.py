@@ -262,17 +262,7 @@ def cri_socket(tmp_path_factory):
     """A real containerd's CRI socket (Debian's containerd, private root and state)."""
     import real_containerd
 
-    why = real_containerd.why_not_available()
-    if why:
-        pytest.skip(why)
-    try:
-        proc, socket_path = real_containerd.start(tmp_path_factory.mktemp("containerd"))
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield socket_path
-    finally:
-        real_containerd.stop(proc)
+    yield from real_containerd.serve_for_tests(tmp_path_factory.mktemp("containerd"))
 
 
 def _component_args(node) -> list[str]:

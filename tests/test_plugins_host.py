@@ -4,12 +4,11 @@ distribution, and plugins that are broken in every way we know of."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from plugin_install import pip_install_example
 
 from healthcheck import _host as host
 from healthcheck._epindex import normalize, read_index
@@ -150,25 +149,8 @@ def test_unknown_checker_is_one_line_exit_2(run_cli):
 
 
 def test_pip_installed_third_party_plugin_runs(tmp_path, run_cli):
-    site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(REPO / "examples" / "healthcheck-example"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    env = {"PYTHONPATH": str(site)}
+    site = pip_install_example("healthcheck-example", tmp_path)
+    env = {"PYTHONPATH": site}
     rows = json.loads(run_cli("list", "--json", env=env).stdout)
     assert {
         "name": "file-age",

@@ -182,17 +182,7 @@ def containerd(tmp_path_factory):
     """A real containerd (Debian's) with private root, state and socket; yields the socket."""
     import real_containerd
 
-    why = real_containerd.why_not_available()
-    if why:
-        pytest.skip(why)
-    try:
-        proc, socket_path = real_containerd.start(tmp_path_factory.mktemp("containerd"))
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    try:
-        yield socket_path
-    finally:
-        real_containerd.stop(proc)
+    yield from real_containerd.serve_for_tests(tmp_path_factory.mktemp("containerd"))
 
 
 @pytest.fixture(scope="module")
